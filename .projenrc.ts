@@ -1,0 +1,176 @@
+import { awscdk, javascript } from 'projen';
+
+// aws-cdk-lib is the minimum consumers need (cdk-nag 3.x, used in our tests, needs >= 2.257).
+// integ-tests-alpha: the registry's newest release; its peer range (^2.245.0) covers 2.257.
+const CDK_VERSION = '2.257.0';
+const INTEG_TESTS_ALPHA = '2.245.0-alpha.0';
+// The handlers bundle their own AWS SDK v3 clients (see README, "Why the SDK is bundled"):
+// exact pins, so the client the tests ran is the client Lambda runs.
+const SDK_DEPS = [
+  '@aws-sdk/client-ec2@3.1169.0',
+  '@aws-sdk/client-kms@3.1162.0',
+  '@aws-sdk/client-workspaces@3.1048.0',
+];
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  author: 'cdk-shared-images maintainers',
+  authorAddress: 'maintainers@example.com',
+  cdkVersion: CDK_VERSION,
+  constructsVersion: '10.5.1',
+  defaultReleaseBranch: 'main',
+  jsiiVersion: '~6.0.0',
+  name: 'cdk-shared-images',
+  description: 'CDK constructs that share EC2 AMIs and WorkSpaces images with accounts, organizations and OUs, and keep AWS in exactly the declared state.',
+  keywords: ['cdk', 'ami', 'workspaces', 'share', 'kms', 'golden-image'],
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  repositoryUrl: 'https://example.com/cdk-shared-images.git',
+  license: 'Apache-2.0',
+
+  // No hosted CI of ours: .ci/run is the gate.
+  github: false,
+  release: false,
+
+  lambdaAutoDiscover: false,
+  integrationTestAutoDiscover: false,
+
+  devDeps: [
+    ...SDK_DEPS,
+    '@types/aws-lambda',
+    'aws-sdk-client-mock@4.1.0',
+    'aws-sdk-client-mock-jest@4.1.0',
+    `@aws-cdk/integ-tests-alpha@${INTEG_TESTS_ALPHA}`,
+    '@aws-cdk/integ-runner@2.197.10',
+    'cdk-nag@3.0.2',
+    'esbuild@0.28.2',
+  ],
+
+  jestOptions: {
+    // CI must fail on a stale snapshot, never rewrite it. `npx projen test:update` rewrites.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    jestConfig: {
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testTimeout: 60_000,
+      coveragePathIgnorePatterns: ['/node_modules/', '/test/'],
+    },
+  },
+  eslintOptions: {
+    dirs: ['src', 'lambda'],
+    devdirs: ['test', 'projenrc', 'scripts', 'example'],
+    // Lint reports, it does not rewrite: a fix is a commit, not a side effect of testing.
+    commandOptions: { fix: false },
+  },
+  tsconfigDev: {
+    include: ['../example/**/*.ts', '../scripts/**/*.ts'],
+    compilerOptions: {},
+  },
+  gitignore: ['/.venv/', '/test/emulator/.moto-*', '*.integ.snapshot/asset.*', 'cdk.out/', '/.example-out/'],
+});
+
+// ---------------------------------------------------------------------------------------------
+// Handlers: top-level lambda/, bundled (esbuild, minified, SDK included) into assets/ at build.
+// ---------------------------------------------------------------------------------------------
+const handlers = [
+  { entrypoint: 'lambda/shared-ami.lambda.ts', constructFile: 'src/shared-ami-function.ts' },
+];
+for (const h of handlers) {
+  new awscdk.LambdaFunction(project, {
+    entrypoint: h.entrypoint,
+    constructFile: h.constructFile,
+    cdkDeps: project.cdkDeps,
+    runtime: awscdk.LambdaRuntime.NODEJS_24_X,
+    awsSdkConnectionReuse: false, // SDK v3 reuses connections by itself; the env var is v2-only
+    bundlingOptions: { externals: [], sourcemap: false },
+  });
+  // projen's bundle task takes no minify flag and type-checks nothing: re-state it with the
+  // handlers' own tsconfig, minified, with a license file beside the bundle.
+  const name = h.entrypoint.replace(/\.ts$/, '');
+  const outdir = `assets/${name}`;
+  project.tasks.tryFind(`bundle:${name}`)!.reset(
+    `esbuild --bundle ${h.entrypoint} --target=node24 --platform=node --minify --legal-comments=external ` +
+    `--tsconfig=lambda/tsconfig.json --outfile=${outdir}/index.js`,
+  );
+}
+project.eslint?.allowDevDeps('lambda/**');
+
+// lambda/ gets its own tsconfig (Node runtime types, strict), type-checked on every test run:
+// esbuild and ts-jest only strip types.
+new javascript.TypescriptConfig(project, {
+  fileName: 'lambda/tsconfig.json',
+  include: ['**/*.ts'],
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'ESNext',
+    moduleResolution: javascript.TypeScriptModuleResolution.BUNDLER,
+    lib: ['es2022'],
+    types: ['node', 'aws-lambda'],
+    strict: true,
+    noEmit: true,
+    esModuleInterop: true,
+    skipLibCheck: true,
+    noUnusedLocals: true,
+    noUnusedParameters: true,
+    noImplicitReturns: true,
+    noFallthroughCasesInSwitch: true,
+    resolveJsonModule: true,
+  },
+});
+const typecheck = project.addTask('typecheck', {
+  description: 'Type-check the handlers (lambda/tsconfig.json) and the tests and example (test/tsconfig.json)',
+  steps: [
+    { exec: 'tsc -p lambda/tsconfig.json' },
+    { exec: 'tsc -p test/tsconfig.json' },
+  ],
+});
+
+// ---------------------------------------------------------------------------------------------
+// Local AWS: moto's server in a project-local virtualenv, installed by the test command itself.
+// ---------------------------------------------------------------------------------------------
+const emulatorSetup = project.addTask('emulator:setup', {
+  description: 'Install moto[server] into .venv (idempotent)',
+  steps: [{ exec: 'bash scripts/emulator-setup.sh' }],
+});
+
+// ---------------------------------------------------------------------------------------------
+// Integration snapshots: integ-tests-alpha apps, verified against the committed snapshot
+// without deploying (integ-runner fails on a difference; integ:update rewrites, never deploys).
+// ---------------------------------------------------------------------------------------------
+const integ = project.addTask('integ', {
+  description: 'Verify the integration snapshots (no deployment)',
+  steps: [{ exec: 'integ-runner --language typescript --directory test/integ --parallel-regions us-east-1' }],
+});
+project.addTask('integ:update', {
+  description: 'Re-synthesize the integration snapshots without deploying (--dry-run)',
+  steps: [{ exec: 'integ-runner --language typescript --directory test/integ --parallel-regions us-east-1 --update-on-failed --dry-run --force' }],
+});
+
+// The test task: bundle (fresh checkouts have no asset yet), type-check, jest, lint, integ.
+const bundle = project.tasks.tryFind('bundle')!;
+project.testTask.reset();
+project.testTask.spawn(emulatorSetup);
+project.testTask.spawn(bundle);
+project.testTask.spawn(typecheck);
+project.testTask.exec('jest --passWithNoTests --coverageProvider=v8 --ci');
+project.testTask.spawn(project.tasks.tryFind('eslint')!);
+project.testTask.spawn(integ);
+
+project.addTask('lint:fix', {
+  description: 'Apply eslint fixes',
+  steps: [{ exec: 'eslint --ext .ts --fix src lambda test projenrc .projenrc.ts' }],
+});
+
+// ---------------------------------------------------------------------------------------------
+// The main job: synthesize the example golden-image app and play its shares against moto.
+// ---------------------------------------------------------------------------------------------
+const demo = project.addTask('demo', {
+  description: 'Synthesize the example app, then play its shares create -> update -> delete against a local moto',
+  steps: [{ exec: 'ts-node --project test/tsconfig.json example/demo.ts' }],
+});
+demo.prependSpawn(bundle);
+demo.prependSpawn(emulatorSetup);
+
+// Ship the bundled handlers, never their TypeScript sources.
+project.npmignore?.exclude('/lambda/', '/example/', '/scripts/', '/.venv/', '/.ci/');
+
+
+project.synth();

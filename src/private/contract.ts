@@ -1,0 +1,44 @@
+/**
+ * The custom-resource property contract: the one definition of the keys and value shapes that a
+ * construct sends and a handler receives. Both sides import this module (the handler through
+ * esbuild), so a renamed key is a compile error on both sides, not a silent mismatch.
+ *
+ * CloudFormation turns every scalar into a string, so flags travel as 'true' / 'false'.
+ */
+
+/** CloudFormation resource type of a SharedAmi share. */
+export const SHARED_AMI_RESOURCE_TYPE = 'Custom::SharedAmi';
+
+/** Values of the `RemovalPolicy` property. */
+export const REMOVAL_REVOKE = 'revoke';
+export const REMOVAL_RETAIN = 'retain';
+
+/** Properties of a `Custom::SharedAmi` resource (without CloudFormation's own `ServiceToken`). */
+export interface SharedAmiResourceProperties {
+  /** The AMI (`ami-...`). */
+  readonly ImageId: string;
+  /** 12-digit account ids to grant launch permission. */
+  readonly Accounts: string[];
+  /** AWS Organizations organization ARNs to grant launch permission. */
+  readonly OrganizationArns: string[];
+  /** AWS Organizations OU ARNs to grant launch permission. */
+  readonly OrganizationalUnitArns: string[];
+  /** 'true' to also grant createVolumePermission on the AMI's snapshots to the accounts. */
+  readonly ShareSnapshots: string;
+  /** `revoke` (default) or `retain`: what a Delete does to the shares. */
+  readonly RemovalPolicy: string;
+}
+
+/** Every key a SharedAmi resource may carry; the handler rejects anything else. */
+export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = [
+  'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots', 'RemovalPolicy',
+];
+
+/** Attributes (Fn::GetAtt) a SharedAmi resource returns. */
+export interface SharedAmiResourceAttributes {
+  /** The shared image's id. */
+  readonly ImageId: string;
+}
+
+/** Physical id prefix: the physical id is `<prefix><image id>`, stable while the image is. */
+export const SHARED_AMI_PHYSICAL_ID_PREFIX = 'shared-ami:';

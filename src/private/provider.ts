@@ -1,0 +1,85 @@
+import * as crypto from 'crypto';
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { suppressNagRules } from './nag';
+
+/** How to build the handler function of one construct type. */
+export interface ShareProviderOptions {
+  /** Construct id of the singleton under the stack; unique per construct type. */
+  readonly id: string;
+  /** Builds the bundled handler function (a projen-generated lambda.Function subclass). */
+  readonly handler: (scope: Construct, id: string, props: lambda.FunctionOptions) => lambda.Function;
+  /** Statements every share of this type needs and that never change (e.g. `Describe*` on `*`). */
+  readonly commonStatements: iam.PolicyStatement[];
+  readonly timeout: Duration;
+}
+
+/**
+ * One handler Lambda and one Provider framework per stack and construct type, however many shares
+ * the stack holds: found again through `Stack.of(scope).node.tryFindChild`, never a static cache
+ * (which would leak across apps and tests).
+ */
+export class ShareProvider extends Construct {
+  public static of(scope: Construct, options: ShareProviderOptions): ShareProvider {
+    const stack = Stack.of(scope);
+    const existing = stack.node.tryFindChild(options.id);
+    if (existing) return existing as ShareProvider;
+    return new ShareProvider(stack, options);
+  }
+
+  public readonly handler: lambda.Function;
+  public readonly role: iam.Role;
+  public readonly provider: cr.Provider;
+
+  private constructor(scope: Stack, options: ShareProviderOptions) {
+    super(scope, options.id);
+    const logGroup = new logs.LogGroup(this, 'HandlerLogs', { retention: logs.RetentionDays.THREE_MONTHS });
+    this.role = new iam.Role(this, 'HandlerRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs the ${options.id} custom-resource handler`,
+    });
+    logGroup.grantWrite(this.role);
+    for (const s of options.commonStatements) this.role.addToPrincipalPolicy(s);
+
+    this.handler = options.handler(this, 'Handler', {
+      role: this.role,
+      timeout: options.timeout,
+      memorySize: 256,
+      logGroup,
+      description: `cdk-shared-images ${options.id} handler`,
+    });
+    this.provider = new cr.Provider(this, 'Provider', { onEventHandler: this.handler });
+
+    suppressNagRules(this.role, [{
+      id: 'AwsSolutions-IAM5',
+      reason: 'Log-stream ARNs are addressed as <log group ARN>:*; ec2:DescribeImages supports no resource-level permission, so AWS requires "*".',
+    }]);
+    suppressNagRules(this.provider, [
+      { id: 'AwsSolutions-IAM4', reason: 'The CDK Provider framework\'s own function uses AWSLambdaBasicExecutionRole for its logs; it holds no other permission.' },
+      { id: 'AwsSolutions-IAM5', reason: 'The CDK Provider framework may invoke every version of our handler (<function ARN>:*).' },
+      { id: 'AwsSolutions-L1', reason: 'The CDK Provider framework picks its own Node.js runtime; our handler runs the latest one.' },
+    ]);
+  }
+
+  public get serviceToken(): string {
+    return this.provider.serviceToken;
+  }
+
+  /**
+   * Attaches a share's own permissions to the shared role as a policy of its own. Its construct id
+   * is derived from its content, so a change (a new image, a new setting) creates a new policy and
+   * CloudFormation removes the old one only after the share's update or replacement cleanup, which
+   * may still need the old permissions to revoke. The share depends on the policy, so the policy
+   * also outlives the share's own Delete.
+   */
+  public attachSharePolicy(share: Construct, dependent: Construct, statements: iam.PolicyStatement[], identity: unknown): iam.Policy {
+    const hash = crypto.createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 8);
+    const policy = new iam.Policy(share, `Permissions${hash}`, { statements, roles: [this.role] });
+    dependent.node.addDependency(policy);
+    return policy;
+  }
+}

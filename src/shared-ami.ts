@@ -1,0 +1,205 @@
+import { Annotations, ArnFormat, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import {
+  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
+} from './private/contract';
+import { suppressNagRules } from './private/nag';
+import { ShareProvider } from './private/provider';
+import {
+  ACCOUNT, checkAmiId, checkRecipient, duplicatesOf, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT,
+  RecipientKind, unique,
+} from './private/validation';
+import { SharedAmiFunction } from './shared-ami-function';
+
+/**
+ * Properties of a SharedAmi.
+ */
+export interface SharedAmiProps {
+  /**
+   * The AMI to share: `ami-` followed by 8 or 17 hex digits, owned by this stack's account and
+   * region. May be a token (for example the `attrImageId` of an Image Builder `CfnImage`, or an
+   * SSM parameter); literal values are validated at synth time.
+   */
+  readonly imageId: string;
+
+  /**
+   * 12-digit AWS account ids that may launch the AMI.
+   *
+   * @default - no account (give at least one account, organization or OU)
+   */
+  readonly accounts?: string[];
+
+  /**
+   * AWS Organizations organization ARNs (`arn:aws:organizations::<management account>:organization/o-...`)
+   * whose accounts may launch the AMI.
+   *
+   * @default - no organization
+   */
+  readonly organizationArns?: string[];
+
+  /**
+   * AWS Organizations OU ARNs (`arn:aws:organizations::<management account>:ou/o-.../ou-...`)
+   * whose accounts may launch the AMI.
+   *
+   * @default - no organizational unit
+   */
+  readonly organizationalUnitArns?: string[];
+
+  /**
+   * Also grant `createVolumePermission` on the AMI's EBS snapshots to the `accounts`, so that they
+   * can copy the AMI, not only launch it. (Organizations and OUs cannot receive snapshot
+   * permissions; AWS offers that to accounts only.)
+   *
+   * @default false
+   */
+  readonly shareSnapshots?: boolean;
+
+  /**
+   * What happens to the shares when this construct is removed from the app, its stack is deleted,
+   * or the image is replaced: `RemovalPolicy.DESTROY` revokes exactly what this construct granted;
+   * `RemovalPolicy.RETAIN` leaves the shares in place. Other values are rejected.
+   *
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * Shares an existing AMI with AWS accounts, organizations and organizational units, and keeps its
+ * launch permissions (and optionally its snapshots' create-volume permissions) in exactly the
+ * declared state through create, update, rollback, replacement and delete. Shares granted outside
+ * this construct are never touched.
+ *
+ * @example
+ * new SharedAmi(this, 'GoldenAmi', {
+ *   imageId: 'ami-0123456789abcdef0',
+ *   accounts: ['111122223333', '444455556666'],
+ *   organizationalUnitArns: ['arn:aws:organizations::111122223333:ou/o-exampleorgid/ou-ab12-cdef3456'],
+ * });
+ */
+export class SharedAmi extends Construct {
+  /**
+   * The shared AMI's id, available once the shares are in place: reference it (instead of the raw
+   * id) to make a consumer wait for the share.
+   */
+  public readonly sharedImageId: string;
+
+  /** The AMI id as given. */
+  public readonly imageId: string;
+
+  private readonly accounts: string[] = [];
+  private readonly organizationArns: string[] = [];
+  private readonly organizationalUnitArns: string[] = [];
+  private readonly resource: CustomResource;
+
+  constructor(scope: Construct, id: string, props: SharedAmiProps) {
+    super(scope, id);
+    if (!Token.isUnresolved(props.imageId)) {
+      const problem = checkAmiId(props.imageId);
+      if (problem) throw new Error(`${this.node.path}: ${problem}`);
+    }
+    const removal = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    if (removal !== RemovalPolicy.DESTROY && removal !== RemovalPolicy.RETAIN) {
+      throw new Error(`${this.node.path}: removalPolicy ${removal} is not supported: use RemovalPolicy.DESTROY (revoke the shares) or RemovalPolicy.RETAIN (keep them)`);
+    }
+    this.imageId = props.imageId;
+    this.addAccounts(...(props.accounts ?? []));
+    this.addOrganizationArns(...(props.organizationArns ?? []));
+    this.addOrganizationalUnitArns(...(props.organizationalUnitArns ?? []));
+
+    const stack = Stack.of(this);
+    const provider = ShareProvider.of(this, {
+      id: 'cdk-shared-images.SharedAmiProvider',
+      handler: (s, i, p) => new SharedAmiFunction(s, i, p),
+      timeout: Duration.minutes(5),
+      commonStatements: [new iam.PolicyStatement({ actions: ['ec2:DescribeImages'], resources: ['*'] })],
+    });
+
+    const properties: SharedAmiResourceProperties = {
+      ImageId: props.imageId,
+      Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
+      OrganizationArns: Lazy.list({ produce: () => unique(this.organizationArns) }, { omitEmpty: false }),
+      OrganizationalUnitArns: Lazy.list({ produce: () => unique(this.organizationalUnitArns) }, { omitEmpty: false }),
+      ShareSnapshots: String(props.shareSnapshots ?? false),
+      RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
+    };
+    this.resource = new CustomResource(this, 'Resource', {
+      resourceType: SHARED_AMI_RESOURCE_TYPE,
+      serviceToken: provider.serviceToken,
+      properties: { ...properties },
+    });
+    this.sharedImageId = this.resource.getAttString('ImageId');
+
+    // AMI ARNs carry no account. A literal id is scoped to that image; a token's value can change
+    // between deployments, and the old image's shares must still be revoked by the old resource's
+    // Delete, so a token gets the region's images (AWS itself lets only the owner change them).
+    const literal = !Token.isUnresolved(props.imageId);
+    const image = stack.formatArn({
+      service: 'ec2', account: '', resource: 'image', resourceName: literal ? props.imageId : '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    const statements = [new iam.PolicyStatement({
+      actions: ['ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute'],
+      resources: [image],
+    })];
+    if (props.shareSnapshots) {
+      statements.push(new iam.PolicyStatement({
+        actions: ['ec2:DescribeSnapshotAttribute', 'ec2:ModifySnapshotAttribute'],
+        resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+      }));
+    }
+    const policy = provider.attachSharePolicy(this, this.resource, statements, {
+      imageId: literal ? props.imageId : 'token', shareSnapshots: !!props.shareSnapshots,
+    });
+    const wildcards: string[] = [];
+    if (!literal) wildcards.push('the image id is a token, so the policy covers this region\'s images (only their owner can change them) to let the old image\'s Delete revoke after a replacement');
+    if (props.shareSnapshots) wildcards.push('snapshot ids are known only at deploy time (read from the AMI), so createVolumePermission is scoped to this region\'s snapshots');
+    if (wildcards.length > 0) suppressNagRules(policy, [{ id: 'AwsSolutions-IAM5', reason: `${wildcards.join('; ')}.` }]);
+
+    this.node.addValidation({ validate: () => this.validateRecipients() });
+  }
+
+  /** Adds AWS account ids (12 digits) that may launch the AMI. */
+  public addAccounts(...accounts: string[]): void {
+    this.addRecipients(this.accounts, ACCOUNT, 'accounts', accounts);
+  }
+
+  /** Adds AWS Organizations organization ARNs whose accounts may launch the AMI. */
+  public addOrganizationArns(...organizationArns: string[]): void {
+    this.addRecipients(this.organizationArns, ORGANIZATION, 'organizationArns', organizationArns);
+  }
+
+  /** Adds AWS Organizations OU ARNs whose accounts may launch the AMI. */
+  public addOrganizationalUnitArns(...organizationalUnitArns: string[]): void {
+    this.addRecipients(this.organizationalUnitArns, ORGANIZATIONAL_UNIT, 'organizationalUnitArns', organizationalUnitArns);
+  }
+
+  private addRecipients(into: string[], kind: RecipientKind, prop: string, values: string[]): void {
+    for (const v of values) {
+      if (Token.isUnresolved(v)) {
+        into.push(v);
+        continue;
+      }
+      const problem = checkRecipient(kind, v);
+      if (problem) throw new Error(`${this.node.path}: ${prop}: ${problem}`);
+      if (into.includes(v)) {
+        Annotations.of(this).addWarningV2(`cdk-shared-images:duplicate-${prop}`, `${prop}: ${v} is listed more than once; it is shared once.`);
+      }
+      into.push(v);
+    }
+  }
+
+  private validateRecipients(): string[] {
+    const errors: string[] = [];
+    const literals = [...this.accounts, ...this.organizationArns, ...this.organizationalUnitArns];
+    if (literals.length === 0) {
+      errors.push('no recipient: give at least one of accounts, organizationArns or organizationalUnitArns (public sharing is not offered)');
+    }
+    const total = unique(this.accounts).length + unique(this.organizationArns).length + unique(this.organizationalUnitArns).length;
+    if (total > MAX_AMI_RECIPIENTS) {
+      errors.push(`${total} recipients exceed the AMI sharing quota of ${MAX_AMI_RECIPIENTS}`);
+    }
+    void duplicatesOf;
+    return errors;
+  }
+}
