@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import {
   REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
 } from './private/contract';
-import { suppressNagRules } from './private/nag';
+import { acknowledgeNag, nagArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
 import {
   ACCOUNT, checkAmiId, checkRecipient, duplicatesOf, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT,
@@ -151,10 +151,16 @@ export class SharedAmi extends Construct {
     const policy = provider.attachSharePolicy(this, this.resource, statements, {
       imageId: literal ? props.imageId : 'token', shareSnapshots: !!props.shareSnapshots,
     });
-    const wildcards: string[] = [];
-    if (!literal) wildcards.push('the image id is a token, so the policy covers this region\'s images (only their owner can change them) to let the old image\'s Delete revoke after a replacement');
-    if (props.shareSnapshots) wildcards.push('snapshot ids are known only at deploy time (read from the AMI), so createVolumePermission is scoped to this region\'s snapshots');
-    if (wildcards.length > 0) suppressNagRules(policy, [{ id: 'AwsSolutions-IAM5', reason: `${wildcards.join('; ')}.` }]);
+    const acknowledged: Record<string, string> = {};
+    if (!literal) {
+      acknowledged[wildcardResource(nagArn(stack, 'ec2', '', 'image/*'))] =
+        'The image id is a token, so its value can change between deployments, and the old image\'s shares must still be revoked by the old resource\'s Delete: the region\'s images (only their owner can change them).';
+    }
+    if (props.shareSnapshots) {
+      acknowledged[wildcardResource(nagArn(stack, 'ec2', '', 'snapshot/*'))] =
+        'Snapshot ids are known only at deploy time (read from the AMI\'s block-device mappings): createVolumePermission on the region\'s snapshots.';
+    }
+    acknowledgeNag(policy, acknowledged);
 
     this.node.addValidation({ validate: () => this.validateRecipients() });
   }

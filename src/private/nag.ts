@@ -1,23 +1,31 @@
-import { CfnResource } from 'aws-cdk-lib';
+import { CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 
-/** One cdk-nag rule suppression with the reason a reviewer reads. */
-export interface NagSuppression {
-  readonly id: string;
-  readonly reason: string;
+/**
+ * Records acknowledged cdk-nag findings on a construct, with the reason a reviewer reads, under
+ * aws-cdk-lib's public acknowledged-rules metadata key (which cdk-nag 3 reads). Consumers need no
+ * cdk-nag installed.
+ *
+ * cdk-nag 3 acknowledges wildcard findings one by one (`AwsSolutions-IAM5[Resource::<arn>]`), and
+ * those ids contain `::`, which `Validations.acknowledge()` reserves for its own prefixes; so the
+ * metadata is written directly.
+ */
+export function acknowledgeNag(scope: IConstruct, findings: Record<string, string>): void {
+  scope.node.addMetadata(Validations.ACKNOWLEDGED_RULES_METADATA_KEY, { ...findings });
 }
 
-/**
- * Records cdk-nag suppressions on every CloudFormation resource under `scope`, in the metadata
- * format cdk-nag reads (`cdk_nag.rules_to_suppress`). Written here rather than imported so that
- * consumers of this library do not need cdk-nag installed; the format is checked by our tests,
- * which run cdk-nag over synthesized stacks.
- */
-export function suppressNagRules(scope: IConstruct, suppressions: NagSuppression[]): void {
-  for (const c of scope.node.findAll()) {
-    if (!CfnResource.isCfnResource(c)) continue;
-    const existing = (c.getMetadata('cdk_nag') as { rules_to_suppress?: NagSuppression[] } | undefined)?.rules_to_suppress ?? [];
-    const ids = new Set(existing.map((s) => s.id));
-    c.addMetadata('cdk_nag', { rules_to_suppress: [...existing, ...suppressions.filter((s) => !ids.has(s.id))] });
-  }
+/** The finding id of an IAM5 wildcard on `resource` (an ARN as cdk-nag prints it). */
+export function wildcardResource(resource: string): string {
+  return `AwsSolutions-IAM5[Resource::${resource}]`;
+}
+
+/** An ARN in this stack's region as cdk-nag prints it: `arn:<AWS::Partition>:<service>:<region>:<account>:<rest>`. */
+export function nagArn(stack: Stack, service: string, account: string, rest: string): string {
+  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  return `arn:<AWS::Partition>:${service}:${region}:${account}:${rest}`;
+}
+
+/** `<LogicalId.Arn>` as cdk-nag prints a GetAtt. */
+export function nagGetAttArn(element: CfnElement): string {
+  return `<${Stack.of(element).resolve(element.logicalId)}.Arn>`;
 }

@@ -1,11 +1,11 @@
 import * as crypto from 'crypto';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { CfnElement, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { suppressNagRules } from './nag';
+import { acknowledgeNag, nagGetAttArn, wildcardResource } from './nag';
 
 /** How to build the handler function of one construct type. */
 export interface ShareProviderOptions {
@@ -54,15 +54,16 @@ export class ShareProvider extends Construct {
     });
     this.provider = new cr.Provider(this, 'Provider', { onEventHandler: this.handler });
 
-    suppressNagRules(this.role, [{
-      id: 'AwsSolutions-IAM5',
-      reason: 'Log-stream ARNs are addressed as <log group ARN>:*; ec2:DescribeImages supports no resource-level permission, so AWS requires "*".',
-    }]);
-    suppressNagRules(this.provider, [
-      { id: 'AwsSolutions-IAM4', reason: 'The CDK Provider framework\'s own function uses AWSLambdaBasicExecutionRole for its logs; it holds no other permission.' },
-      { id: 'AwsSolutions-IAM5', reason: 'The CDK Provider framework may invoke every version of our handler (<function ARN>:*).' },
-      { id: 'AwsSolutions-L1', reason: 'The CDK Provider framework picks its own Node.js runtime; our handler runs the latest one.' },
-    ]);
+    acknowledgeNag(this.role, {
+      [wildcardResource('*')]: 'ec2:DescribeImages supports no resource-level permission: AWS requires "*" (read-only).',
+    });
+    acknowledgeNag(this.provider, {
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
+        'The CDK Provider framework function uses AWSLambdaBasicExecutionRole for its own logs and holds no other permission.',
+      [wildcardResource(`${nagGetAttArn(this.handler.node.defaultChild as CfnElement)}:*`)]:
+        'The CDK Provider framework may invoke every version and alias of our handler (<function ARN>:*), and nothing else.',
+      'AwsSolutions-L1': 'The CDK Provider framework function\'s runtime is chosen by aws-cdk-lib, not by this library; our own handler runs Node.js 24.',
+    });
   }
 
   public get serviceToken(): string {

@@ -1,0 +1,278 @@
+import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { SharedAmi } from '../src';
+import { nagFindings } from './nag';
+import { SHARED_AMI_PROPERTY_KEYS, SHARED_AMI_RESOURCE_TYPE } from '../src/private/contract';
+
+const AMI = 'ami-0123456789abcdef0';
+const ORG = 'arn:aws:organizations::111122223333:organization/o-exampleorg1';
+const OU = 'arn:aws:organizations::111122223333:ou/o-exampleorg1/ou-ab12-cdef3456';
+
+function stack(): Stack {
+  return new Stack(new App(), 'Golden', { env: { account: '123456789012', region: 'eu-west-1' } });
+}
+
+function handlerFunctions(template: Template) {
+  return Object.values(template.findResources('AWS::Lambda::Function', {
+    Properties: { Description: Match.stringLikeRegexp('SharedAmiProvider handler') },
+  }));
+}
+
+describe('SharedAmi resource properties', () => {
+  test('sends exactly the contract keys, scalars as strings', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', {
+      imageId: AMI,
+      accounts: ['111111111111', '222222222222'],
+      organizationArns: [ORG],
+      organizationalUnitArns: [OU],
+      shareSnapshots: true,
+    });
+    const t = Template.fromStack(s);
+    const resources = t.findResources(SHARED_AMI_RESOURCE_TYPE);
+    expect(Object.keys(resources)).toHaveLength(1);
+    const props = Object.values(resources)[0].Properties;
+    expect(Object.keys(props).sort()).toEqual(['ServiceToken', ...SHARED_AMI_PROPERTY_KEYS].sort());
+    expect(props).toMatchObject({
+      ImageId: AMI,
+      Accounts: ['111111111111', '222222222222'],
+      OrganizationArns: [ORG],
+      OrganizationalUnitArns: [OU],
+      ShareSnapshots: 'true',
+      RemovalPolicy: 'revoke',
+    });
+  });
+
+  test('defaults: no snapshot sharing, revoke on removal, empty lists present', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, organizationArns: [ORG] });
+    Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, {
+      Accounts: [], OrganizationArns: [ORG], OrganizationalUnitArns: [], ShareSnapshots: 'false', RemovalPolicy: 'revoke',
+    });
+  });
+
+  test('RemovalPolicy.RETAIN tells the handler to keep the shares', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.RETAIN });
+    Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { RemovalPolicy: 'retain' });
+  });
+
+  test('addAccounts / addOrganizationArns / addOrganizationalUnitArns after construction reach the resource', () => {
+    const s = stack();
+    const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    share.addAccounts('222222222222', '333333333333');
+    share.addOrganizationArns(ORG);
+    share.addOrganizationalUnitArns(OU);
+    Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, {
+      Accounts: ['111111111111', '222222222222', '333333333333'], OrganizationArns: [ORG], OrganizationalUnitArns: [OU],
+    });
+  });
+
+  test('a recipient list can start empty and be filled by addAccounts', () => {
+    const s = stack();
+    const share = new SharedAmi(s, 'Share', { imageId: AMI });
+    share.addAccounts('111111111111');
+    expect(() => Template.fromStack(s)).not.toThrow();
+  });
+
+  test('duplicates are shared once, with a warning on the construct', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111', '111111111111'] });
+    Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { Accounts: ['111111111111'] });
+    Annotations.fromStack(s).hasWarning('/Golden/Share', Match.stringLikeRegexp('111111111111 is listed more than once'));
+  });
+
+  test('a token image id passes synth and reaches the handler unresolved', () => {
+    const s = stack();
+    const id = ssm.StringParameter.valueForStringParameter(s, '/golden/ami');
+    const share = new SharedAmi(s, 'Share', { imageId: id, accounts: ['111111111111'] });
+    const props = Object.values(Template.fromStack(s).findResources(SHARED_AMI_RESOURCE_TYPE))[0].Properties;
+    expect(props.ImageId).toEqual({ Ref: expect.stringMatching(/^SsmParameterValuegoldenami/) });
+    expect(share.imageId).toBe(id);
+  });
+
+  test('sharedImageId is the resource attribute, so consumers wait for the share', () => {
+    const s = stack();
+    const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    new ssm.StringParameter(s, 'Out', { stringValue: share.sharedImageId });
+    const logicalId = Object.keys(Template.fromStack(s).findResources(SHARED_AMI_RESOURCE_TYPE))[0];
+    Template.fromStack(s).hasResourceProperties('AWS::SSM::Parameter', { Value: { 'Fn::GetAtt': [logicalId, 'ImageId'] } });
+  });
+});
+
+describe('one provider per stack', () => {
+  test('three SharedAmi in one stack share one handler function and one provider framework', () => {
+    const s = stack();
+    for (const i of [1, 2, 3]) new SharedAmi(s, `Share${i}`, { imageId: AMI, accounts: [`${i}`.repeat(12)] });
+    const t = Template.fromStack(s);
+    t.resourceCountIs(SHARED_AMI_RESOURCE_TYPE, 3);
+    expect(handlerFunctions(t)).toHaveLength(1);
+    // our handler + the provider framework's onEvent function, nothing per share
+    t.resourceCountIs('AWS::Lambda::Function', 2);
+    const tokens = new Set(Object.values(t.findResources(SHARED_AMI_RESOURCE_TYPE)).map((r) => JSON.stringify(r.Properties.ServiceToken)));
+    expect(tokens.size).toBe(1);
+  });
+
+  test('each stack gets its own provider', () => {
+    const app = new App();
+    const a = new Stack(app, 'A');
+    const b = new Stack(app, 'B');
+    new SharedAmi(a, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    new SharedAmi(b, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    expect(handlerFunctions(Template.fromStack(a))).toHaveLength(1);
+    expect(handlerFunctions(Template.fromStack(b))).toHaveLength(1);
+  });
+
+  test('the handler runs the bundled asset on Node.js 24 with a bounded timeout', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    const [fn] = handlerFunctions(Template.fromStack(s));
+    expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Handler: 'index.handler', Timeout: 300 });
+  });
+});
+
+describe('IAM: one policy per share on the shared role, least privilege', () => {
+  function sharePolicies(t: Template) {
+    return Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('Share'));
+  }
+
+  test('launch permissions are scoped to the literal image ARN; DescribeImages (no resource-level support) sits on the shared role', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    const t = Template.fromStack(s);
+    const policies = sharePolicies(t);
+    expect(policies).toHaveLength(1);
+    const [, policy] = policies[0];
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([{
+      Action: ['ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute'],
+      Effect: 'Allow',
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ec2:eu-west-1::image/${AMI}`]] },
+    }]);
+    expect(policy.Properties.Roles).toHaveLength(1);
+    // the shared role holds only logs and DescribeImages
+    const roleDefault = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('HandlerRoleDefaultPolicy'))![1];
+    const actions = roleDefault.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
+    expect(actions.sort()).toEqual(['ec2:DescribeImages', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+  });
+
+  test('snapshot permissions only when shareSnapshots, scoped to the region\'s snapshots', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], shareSnapshots: true });
+    const [, policy] = sharePolicies(Template.fromStack(s))[0];
+    expect(policy.Properties.PolicyDocument.Statement[1]).toEqual({
+      Action: ['ec2:DescribeSnapshotAttribute', 'ec2:ModifySnapshotAttribute'],
+      Effect: 'Allow',
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:eu-west-1::snapshot/*']] },
+    });
+  });
+
+  test('a token image id gets the region\'s images, so the old image can still be revoked after a replacement', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/ami'), accounts: ['111111111111'] });
+    const [, policy] = sharePolicies(Template.fromStack(s))[0];
+    expect(policy.Properties.PolicyDocument.Statement[0].Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:eu-west-1::image/*']] });
+  });
+
+  test('the share depends on its own policy, so the permissions outlive its Delete', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    const t = Template.fromStack(s);
+    const [policyId] = sharePolicies(t)[0];
+    const share = Object.values(t.findResources(SHARED_AMI_RESOURCE_TYPE))[0];
+    expect(share.DependsOn).toContain(policyId);
+  });
+
+  test('a new image id means a new policy (new logical id), so the old one is removed only after the cleanup revoked', () => {
+    const ids = ['ami-0123456789abcdef0', 'ami-0fedcba9876543210'].map((imageId) => {
+      const s = stack();
+      new SharedAmi(s, 'Share', { imageId, accounts: ['111111111111'] });
+      return sharePolicies(Template.fromStack(s))[0][0];
+    });
+    expect(ids[0]).not.toEqual(ids[1]);
+  });
+
+  test('two shares in one stack: two policies on one role', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    new SharedAmi(s, 'Share2', { imageId: 'ami-0fedcba9876543210', accounts: ['111111111111'] });
+    const t = Template.fromStack(s);
+    const roles = new Set(sharePolicies(t).map(([, p]) => JSON.stringify(p.Properties.Roles)));
+    expect(sharePolicies(t)).toHaveLength(2);
+    expect(roles.size).toBe(1);
+  });
+});
+
+describe('synth-time validation', () => {
+  test.each([
+    ['image id', { imageId: 'ami-123', accounts: ['111111111111'] }, /Golden\/Bad: imageId "ami-123" is not an AMI id/],
+    ['upper-case image id', { imageId: 'ami-0123456789ABCDEF0', accounts: ['111111111111'] }, /is not an AMI id/],
+    ['account id', { imageId: AMI, accounts: ['12345'] }, /Golden\/Bad: accounts: "12345" is not a valid account id/],
+    ['organization ARN', { imageId: AMI, organizationArns: ['o-exampleorg1'] }, /organizationArns: "o-exampleorg1" is not a valid organization ARN/],
+    ['OU ARN', { imageId: AMI, organizationalUnitArns: [ORG] }, /organizationalUnitArns: .* is not a valid organizational unit ARN/],
+    ['removal policy', { imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.SNAPSHOT }, /removalPolicy snapshot is not supported/],
+  ])('rejects a bad %s, naming the construct path and the value', (_name, props, message) => {
+    expect(() => new SharedAmi(stack(), 'Bad', props)).toThrow(message);
+  });
+
+  test('rejects a bad account added later', () => {
+    const share = new SharedAmi(stack(), 'Bad', { imageId: AMI, accounts: ['111111111111'] });
+    expect(() => share.addAccounts('1111-1111-1111')).toThrow(/Golden\/Bad: accounts: "1111-1111-1111" is not a valid account id/);
+  });
+
+  test('no recipient at all is a synth error', () => {
+    const s = stack();
+    new SharedAmi(s, 'Empty', { imageId: AMI });
+    expect(() => Template.fromStack(s)).toThrow(/Golden\/Empty.*no recipient/s);
+  });
+
+  test('more than 1,000 recipients is a synth error', () => {
+    const s = stack();
+    const accounts = Array.from({ length: 1001 }, (_, i) => String(100000000000 + i));
+    new SharedAmi(s, 'Big', { imageId: AMI, accounts });
+    expect(() => Template.fromStack(s)).toThrow(/1001 recipients exceed the AMI sharing quota of 1000/);
+  });
+
+  test('exactly 1,000 recipients is fine', () => {
+    const s = stack();
+    const accounts = Array.from({ length: 1000 }, (_, i) => String(100000000000 + i));
+    new SharedAmi(s, 'Big', { imageId: AMI, accounts });
+    expect(() => Template.fromStack(s)).not.toThrow();
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  test('a stack with shares synthesizes with the AwsSolutions pack and no unacknowledged finding', () => {
+    const app = new App();
+    const s = new Stack(app, 'Golden', { env: { account: '123456789012', region: 'eu-west-1' } });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], shareSnapshots: true });
+    new SharedAmi(s, 'ByToken', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/ami'), organizationArns: [ORG] });
+    expect(nagFindings(s)).toEqual([]);
+  });
+
+  test('the pack does fire on this stack without our acknowledgements (the check is live)', () => {
+    const app = new App();
+    const s = new Stack(app, 'Golden', { env: { account: '123456789012', region: 'eu-west-1' } });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    // a wildcard we do not acknowledge
+    new iam.Role(s, 'Extra', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') })
+      .addToPolicy(new iam.PolicyStatement({ actions: ['ec2:Describe*'], resources: ['*'] }));
+    const findings = nagFindings(s);
+    expect(findings).toHaveLength(2);
+    expect(findings.sort()).toEqual([
+      expect.stringMatching(/^AwsSolutions-IAM5\[Action::ec2:Describe\*\] at Golden\/Extra/),
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::\*\] at Golden\/Extra/),
+    ]);
+  });
+
+  test('every acknowledgement carries a written reason', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/ami'), accounts: ['111111111111'], shareSnapshots: true });
+    const acks = s.node.findAll().flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY));
+    expect(acks.length).toBeGreaterThan(0);
+    for (const m of acks) {
+      for (const reason of Object.values(m.data as Record<string, string>)) expect(reason.length).toBeGreaterThan(40);
+    }
+  });
+});
