@@ -6,7 +6,6 @@ import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
   CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
-import { SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
 import * as ec2 from './ami/ec2-adapter';
 import {
   AMI_ID, AmiShareSpec, CurrentState, explainFailure, explainPartialFailure, imageProblem, involvesSnapshots,
@@ -16,9 +15,11 @@ import { ShareError } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
+import { SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
 
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<OnEventResponse> {
-  log({ requestType: event.RequestType, physicalId: (event as { PhysicalResourceId?: string }).PhysicalResourceId, properties: ownProperties(event.ResourceProperties) });
+  const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
+  log({ requestType: event.RequestType, physicalId, properties: ownProperties(event.ResourceProperties) });
   switch (event.RequestType) {
     case 'Create': return onCreate(event);
     case 'Update': return onUpdate(event);

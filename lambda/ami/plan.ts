@@ -237,10 +237,10 @@ export function explainFailure(err: unknown, imageId: string, step: Pick<Step, '
     return `AWS refused to share ${what} with ${who ?? 'the recipients'} (${code}: ${errorMessage(err)}): check that each account id, organization ARN and OU ARN exists and is spelled right.`;
   }
   if (isAccessDenied(code)) {
-    return `The share handler is not allowed to change ${what} (${code}): the AMI must be owned by account ${account}, and no SCP or permissions boundary may deny the call.`;
+    return `The share handler is not allowed to change ${what}${who ? ` for ${who}` : ''} (${code}): the AMI must be owned by account ${account}, and no SCP or permissions boundary may deny the call.`;
   }
   if (isThrottling(code)) {
-    return `AWS kept throttling changes to ${what} (${code}) after all retries: deploy again later; the change resumes where it stopped.`;
+    return `AWS kept throttling changes to ${what}${who ? ` for ${who}` : ''} (${code}) after all retries: deploy again later; the change resumes where it stopped.`;
   }
   return `Changing ${what}${who ? ` for ${who}` : ''} failed (${code ?? 'error'}: ${errorMessage(err)}): fix the cause and deploy again.`;
 }

@@ -1,6 +1,6 @@
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { show } from '../../src/private/validation';
 import { ShareError } from './errors';
+import { show } from '../../src/private/validation';
 
 /** What the Provider framework expects back from an onEvent handler. */
 export interface OnEventResponse {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs npm packages and moto (project-local .venv),
+# then runs `projen test` (bundle, type-check, jest: construct + handler + emulator tests, eslint,
+# integ snapshot verification). Prints one closing line "tests: N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
+# npm ci cannot be used: the lockfile made on this registry lacks some non-Linux optional packages.
+npm install --no-audit --no-fund --loglevel=error
+summary() {
+  node scripts/junit-summary.js test-reports/junit.xml || true
+}
+trap summary EXIT
+rm -f test-reports/junit.xml
+npx projen test
