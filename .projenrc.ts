@@ -72,6 +72,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 // ---------------------------------------------------------------------------------------------
 const handlers = [
   { entrypoint: 'lambda/shared-ami.lambda.ts', constructFile: 'src/shared-ami-function.ts' },
+  { entrypoint: 'lambda/shared-workspace-image.lambda.ts', constructFile: 'src/shared-workspace-image-function.ts' },
 ];
 for (const h of handlers) {
   new awscdk.LambdaFunction(project, {

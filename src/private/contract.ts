@@ -42,3 +42,34 @@ export interface SharedAmiResourceAttributes {
 
 /** Physical id prefix: the physical id is `<prefix><image id>`, stable while the image is. */
 export const SHARED_AMI_PHYSICAL_ID_PREFIX = 'shared-ami:';
+
+// ---------------------------------------------------------------------------------------------
+// SharedWorkspaceImage
+// ---------------------------------------------------------------------------------------------
+
+/** CloudFormation resource type of a SharedWorkspaceImage share. */
+export const SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE = 'Custom::SharedWorkspaceImage';
+
+/** Properties of a `Custom::SharedWorkspaceImage` resource (without `ServiceToken`). */
+export interface SharedWorkspaceImageResourceProperties {
+  /** The WorkSpaces image (`wsi-...`). */
+  readonly ImageId: string;
+  /** 12-digit account ids the image is shared with (one UpdateWorkspaceImagePermission each). */
+  readonly Accounts: string[];
+  /** `revoke` (default) or `retain`: what a Delete does to the shares. */
+  readonly RemovalPolicy: string;
+}
+
+/** Every key a SharedWorkspaceImage resource may carry; the handler rejects anything else. */
+export const SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS: ReadonlyArray<keyof SharedWorkspaceImageResourceProperties> = [
+  'ImageId', 'Accounts', 'RemovalPolicy',
+];
+
+/** Attributes (Fn::GetAtt) a SharedWorkspaceImage resource returns. */
+export interface SharedWorkspaceImageResourceAttributes {
+  /** The shared image's id. */
+  readonly ImageId: string;
+}
+
+/** Physical id prefix: the physical id is `<prefix><image id>`, stable while the image is. */
+export const SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX = 'shared-wsi:';
