@@ -1,21 +1,25 @@
 /**
  * SharedAmi custom-resource handler (Provider framework onEvent): a thin router over the pure
- * decisions in ./ami/plan and the EC2 calls in ./ami/ec2-adapter.
+ * decisions in ./ami/plan and the AWS calls in ./ami/adapter.
  */
+import type { Image } from '@aws-sdk/client-ec2';
 import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
   CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
-import * as ec2 from './ami/ec2-adapter';
+import * as aws from './ami/adapter';
+import {
+  grantName, granteesFor, KeyInfo, keyProblem, mergeByArn, OwnGrant, ownGrants, planGrants, snapshotsByKey,
+} from './ami/kms-plan';
 import {
   AMI_ID, AmiShareSpec, CurrentState, explainFailure, explainPartialFailure, imageProblem, involvesSnapshots,
   isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges, snapshotIdsOf, Step,
 } from './ami/plan';
-import { ShareError } from './common/errors';
+import { awsErrorCode, ShareError } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
-import { SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
+import { KMS_GRANT_OPERATIONS, SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
 
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<OnEventResponse> {
   const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
@@ -29,14 +33,13 @@ export async function handler(event: CloudFormationCustomResourceEvent): Promise
 }
 
 async function onCreate(event: CloudFormationCustomResourceCreateEvent | CloudFormationCustomResourceUpdateEvent): Promise<OnEventResponse> {
-  const ctx = stackContext(event);
   const spec = parseAmiProperties(ownProperties(event.ResourceProperties), 'strict');
-  await converge(ctx, spec.imageId, undefined, spec);
-  return respond(spec.imageId);
+  const run = runContext(event, spec.imageId);
+  const grants = await converge(run, undefined, spec);
+  return respond(run, grants);
 }
 
 async function onUpdate(event: CloudFormationCustomResourceUpdateEvent): Promise<OnEventResponse> {
-  const ctx = stackContext(event);
   const after = parseAmiProperties(ownProperties(event.ResourceProperties), 'strict');
   const before = parseAmiProperties(ownProperties(event.OldResourceProperties), 'lenient');
   const inEffect = imageIdFromPhysicalId(SHARED_AMI_PHYSICAL_ID_PREFIX, AMI_ID, event.PhysicalResourceId) ?? before.imageId;
@@ -45,8 +48,9 @@ async function onUpdate(event: CloudFormationCustomResourceUpdateEvent): Promise
     // Delete of the old physical id revokes on the old image (on rollback, the reverse).
     return onCreate(event);
   }
-  await converge(ctx, after.imageId, before, after);
-  return respond(after.imageId);
+  const run = runContext(event, after.imageId);
+  const grants = await converge(run, before, after);
+  return respond(run, grants);
 }
 
 async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise<OnEventResponse> {
@@ -60,76 +64,154 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
     log({ skip: `RemovalPolicy retain: the shares of ${imageId} stay` });
     return { PhysicalResourceId: event.PhysicalResourceId };
   }
-  const ctx = stackContext(event);
-  await converge(ctx, imageId, { ...spec, imageId }, undefined);
+  await converge(runContext(event, imageId), { ...spec, imageId }, undefined);
   return { PhysicalResourceId: event.PhysicalResourceId };
 }
 
+/** Who is acting on which image: the stack's account and region, and this resource's grant name. */
+interface RunContext extends StackContext {
+  readonly imageId: string;
+  readonly grantName: string;
+}
+
+function runContext(event: CloudFormationCustomResourceEvent, imageId: string): RunContext {
+  return { ...stackContext(event), imageId, grantName: grantName(event.StackId, event.LogicalResourceId, imageId) };
+}
+
+/** The grants this resource holds once a change is applied. */
+interface HeldGrants {
+  readonly grantIds: string[];
+}
+
 /**
- * Reads the image and its permissions, plans the delta from `before` to `after`, and applies it.
- * Every check and read happens before the first change.
+ * Reads the image, its permissions and its keys' grants, plans the delta from `before` to
+ * `after`, and applies it. Every check and read happens before the first change.
  */
-async function converge(ctx: StackContext, imageId: string, before: AmiShareSpec | undefined, after: AmiShareSpec | undefined): Promise<void> {
+async function converge(run: RunContext, before: AmiShareSpec | undefined, after: AmiShareSpec | undefined): Promise<HeldGrants> {
+  const { imageId, account } = run;
   const deleting = after === undefined;
-  let image;
-  try {
-    image = await ec2.describeImage(imageId);
-  } catch (err) {
-    throw new ShareError(explainFailure(err, imageId, undefined, ctx.account));
-  }
+  const fail = (err: unknown): never => {
+    throw new ShareError(explainFailure(err, imageId, undefined, account));
+  };
+  const image = await aws.describeImage(imageId).catch(fail);
   if (deleting && isGone(image)) {
     log({ skip: `AMI ${imageId} no longer exists: its launch permissions went with it` });
-    return;
+    return { grantIds: [] };
   }
   if (!deleting) {
-    const problem = imageProblem(imageId, image, ctx.account, ctx.region);
+    const problem = imageProblem(imageId, image, account, run.region);
     if (problem) throw new ShareError(problem);
   }
 
   let current: CurrentState;
+  let keys: KeyInfo[] = [];
+  let ours: OwnGrant[] = [];
   try {
-    const launch = (await ec2.launchPermissions(imageId)).map(launchPermissionKey).filter((k): k is string => !!k);
+    const launch = (await aws.launchPermissions(imageId)).map(launchPermissionKey).filter((k): k is string => !!k);
     const snapshotPermissions: Record<string, string[]> = {};
     if (involvesSnapshots(before, after)) {
       for (const snapshotId of snapshotIdsOf(image!)) {
-        snapshotPermissions[snapshotId] = await ec2.createVolumePermissions(snapshotId);
+        snapshotPermissions[snapshotId] = await aws.createVolumePermissions(snapshotId);
       }
     }
     current = { launchPermissions: launch, snapshotPermissions };
+    if (before?.kmsGrants || after?.kmsGrants) {
+      keys = await discoverKeys(image!, deleting);
+      for (const key of keys.filter((k) => k.manager !== 'AWS')) {
+        const grants = await aws.listGrants(key.arn).catch((err: unknown) => {
+          // A key deleted or pending deletion takes its grants with it: nothing left to revoke.
+          if (deleting && KEY_GONE.has(awsErrorCode(err) ?? '')) return [];
+          throw err;
+        });
+        ours.push(...ownGrants(key.arn, grants, run.grantName));
+      }
+    }
   } catch (err) {
-    if (deleting && ['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable'].includes((err as { name?: string }).name ?? '')) return;
-    throw new ShareError(explainFailure(err, imageId, undefined, ctx.account));
+    if (deleting && ['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable'].includes(awsErrorCode(err) ?? '')) return { grantIds: [] };
+    return fail(err);
+  }
+  if (after) {
+    const problem = keyProblem(imageId, keys, after);
+    if (problem) throw new ShareError(problem);
   }
 
-  const steps = planChanges(before, after, imageId, current);
+  const customerKeys = keys.filter((k) => k.manager !== 'AWS').map((k) => k.arn);
+  const grants = planGrants(customerKeys, granteesFor(after, run.partition), ours);
+  const steps = planChanges(before, after, imageId, current, grants);
   log({ imageId, plan: steps.map((s) => s.description) });
-  await apply(ctx, imageId, steps, deleting);
+  const created = await apply(run, steps, deleting);
+  const revoked = new Set(grants.revoke.map((g) => g.grantId));
+  return { grantIds: [...ours.filter((g) => !revoked.has(g.grantId)).map((g) => g.grantId), ...created] };
 }
 
-async function apply(ctx: StackContext, imageId: string, steps: Step[], deleting: boolean): Promise<void> {
+/** KMS answers for a key that is deleted or pending deletion. */
+const KEY_GONE = new Set(['NotFoundException', 'KMSInvalidStateException']);
+
+/**
+ * The AMI's snapshots → their keys → one KeyInfo per key ARN (KMS resolves ids and aliases). On
+ * Delete, a key that is gone is skipped: its grants went with it, and the Delete must not stick.
+ */
+async function discoverKeys(image: Image, deleting: boolean): Promise<KeyInfo[]> {
+  const byKey = snapshotsByKey(await aws.snapshotKeys(snapshotIdsOf(image)));
+  const keys: KeyInfo[] = [];
+  for (const [keyId, snapshots] of Object.entries(byKey)) {
+    try {
+      const meta = await aws.describeKey(keyId);
+      keys.push({ arn: meta.Arn ?? keyId, manager: meta.KeyManager ?? 'CUSTOMER', snapshots });
+    } catch (err) {
+      if (deleting && KEY_GONE.has(awsErrorCode(err) ?? '')) continue;
+      throw err;
+    }
+  }
+  return mergeByArn(keys);
+}
+
+/** Applies the steps in order; returns the ids of the grants it created. */
+async function apply(run: RunContext, steps: Step[], deleting: boolean): Promise<string[]> {
+  const { imageId } = run;
+  const created: string[] = [];
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i];
     try {
-      if (step.kind === 'launch') {
-        await ec2.modifyLaunchPermissions(imageId, step.add.map(launchPermissionFromKey), step.remove.map(launchPermissionFromKey));
-      } else {
-        await ec2.modifyCreateVolumePermissions(step.target, step.add.length > 0 ? 'add' : 'remove', step.add.length > 0 ? step.add : step.remove);
+      switch (step.kind) {
+        case 'launch':
+          await aws.modifyLaunchPermissions(imageId, step.add.map(launchPermissionFromKey), step.remove.map(launchPermissionFromKey));
+          break;
+        case 'snapshot':
+          await aws.modifyCreateVolumePermissions(step.target, step.add.length > 0 ? 'add' : 'remove', step.add.length > 0 ? step.add : step.remove);
+          break;
+        case 'grant':
+          created.push(await aws.createGrant(step.target, step.add[0], KMS_GRANT_OPERATIONS, run.grantName));
+          break;
+        case 'revoke-grant':
+          await aws.revokeGrant(step.target, step.grantId!);
+          break;
       }
     } catch (err) {
-      const code = (err as { name?: string }).name ?? '';
+      const code = awsErrorCode(err) ?? '';
       if (deleting && (code.startsWith('InvalidAMIID.') || code === 'InvalidSnapshot.NotFound')) {
         log({ skip: `${step.description}: ${code} during delete counts as already revoked` });
         continue;
       }
-      const cause = explainFailure(err, imageId, step, ctx.account);
+      const cause = explainFailure(err, imageId, step, run.account);
       throw new ShareError(explainPartialFailure(cause, steps.slice(0, i), steps.slice(i)));
     }
   }
+  return created;
 }
 
-function respond(imageId: string): OnEventResponse {
-  const data: SharedAmiResourceAttributes = { ImageId: imageId };
-  return { PhysicalResourceId: physicalIdFor(SHARED_AMI_PHYSICAL_ID_PREFIX, imageId), Data: { ...data } };
+/** Grant ids travel back only while they fit well inside CloudFormation's 4 KB response. */
+const MAX_GRANT_IDS_LENGTH = 2000;
+
+function respond(run: RunContext, grants: HeldGrants): OnEventResponse {
+  const ids = grants.grantIds.join(',');
+  const data: SharedAmiResourceAttributes = {
+    ImageId: run.imageId,
+    GrantIds: ids.length <= MAX_GRANT_IDS_LENGTH ? ids : '',
+    GrantCount: String(grants.grantIds.length),
+    GrantName: run.grantName,
+  };
+  return { PhysicalResourceId: physicalIdFor(SHARED_AMI_PHYSICAL_ID_PREFIX, run.imageId), Data: { ...data } };
 }
 
 function log(entry: Record<string, unknown>): void {

@@ -1,8 +1,10 @@
 import { Annotations, ArnFormat, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import {
-  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
+  accountRootArn, autoScalingServiceRoleArn, KMS_GRANT_OPERATIONS, REMOVAL_RETAIN, REMOVAL_REVOKE,
+  SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
 } from './private/contract';
 import { acknowledgeNag, nagArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
@@ -63,6 +65,40 @@ export interface SharedAmiProps {
    * @default RemovalPolicy.DESTROY
    */
   readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Grant every account recipient use of the customer managed KMS keys that encrypt the AMI's
+   * snapshots (found at deploy time: AMI → snapshots → keys), so that an encrypted shared AMI
+   * actually launches. One grant per account and key, to `arn:aws:iam::<account>:root`, with
+   * Decrypt, DescribeKey, CreateGrant, GenerateDataKeyWithoutPlaintext, ReEncryptFrom and
+   * ReEncryptTo; revoked when the account is dropped or the share is deleted. An AMI encrypted
+   * with the AWS managed key `aws/ebs` is refused before anything changes (it cannot be shared).
+   * `false` turns key discovery off entirely.
+   *
+   * @default true
+   */
+  readonly grantKeyUsage?: boolean;
+
+  /**
+   * Also grant each account's Auto Scaling service-linked role
+   * (`AWSServiceRoleForAutoScaling`), without which an Auto Scaling group in the consumer account
+   * cannot launch the encrypted AMI. The role must exist in each account.
+   *
+   * @default false
+   */
+  readonly grantAutoScalingServiceRole?: boolean;
+
+  /**
+   * The customer managed keys that encrypt the AMI's snapshots, when your app knows them. The
+   * handler's KMS permissions are then scoped to these keys (otherwise to the keys of this
+   * account and region). For organization and OU recipients, which cannot receive KMS grants,
+   * each key must be a `kms.Key` defined in this app: its key policy gets statements for the
+   * organization (`aws:PrincipalOrgID`) and OUs (`aws:PrincipalOrgPaths`).
+   *
+   * @default - keys are discovered at deploy time; organization and OU recipients of an AMI
+   * encrypted with a customer managed key are refused with a message naming the key
+   */
+  readonly encryptionKeys?: kms.IKey[];
 }
 
 /**
@@ -92,6 +128,8 @@ export class SharedAmi extends Construct {
   private readonly organizationArns: string[] = [];
   private readonly organizationalUnitArns: string[] = [];
   private readonly resource: CustomResource;
+  private readonly keys: kms.IKey[];
+  private readonly grantKeyUsage: boolean;
 
   constructor(scope: Construct, id: string, props: SharedAmiProps) {
     super(scope, id);
@@ -104,6 +142,8 @@ export class SharedAmi extends Construct {
       throw new Error(`${this.node.path}: removalPolicy ${removal} is not supported: use RemovalPolicy.DESTROY (revoke the shares) or RemovalPolicy.RETAIN (keep them)`);
     }
     this.imageId = props.imageId;
+    this.grantKeyUsage = props.grantKeyUsage ?? true;
+    this.keys = props.encryptionKeys ?? [];
     this.addAccounts(...(props.accounts ?? []));
     this.addOrganizationArns(...(props.organizationArns ?? []));
     this.addOrganizationalUnitArns(...(props.organizationalUnitArns ?? []));
@@ -113,8 +153,11 @@ export class SharedAmi extends Construct {
       id: 'cdk-shared-images.SharedAmiProvider',
       handler: (s, i, p) => new SharedAmiFunction(s, i, p),
       timeout: Duration.minutes(5),
-      commonStatements: [new iam.PolicyStatement({ actions: ['ec2:DescribeImages'], resources: ['*'] })],
+      commonStatements: [new iam.PolicyStatement({ actions: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'], resources: ['*'] })],
+      commonStatementsReason: 'ec2:DescribeImages and ec2:DescribeSnapshots support no resource-level permission: AWS requires "*" (read-only).',
     });
+    const grantKeyUsage = this.grantKeyUsage;
+    const keys = this.keys;
 
     const properties: SharedAmiResourceProperties = {
       ImageId: props.imageId,
@@ -123,6 +166,9 @@ export class SharedAmi extends Construct {
       OrganizationalUnitArns: Lazy.list({ produce: () => unique(this.organizationalUnitArns) }, { omitEmpty: false }),
       ShareSnapshots: String(props.shareSnapshots ?? false),
       RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
+      KmsGrants: String(grantKeyUsage),
+      AutoScalingRoleGrants: String(props.grantAutoScalingServiceRole ?? false),
+      DeclaredKeyArns: keys.map((k) => k.keyArn),
     };
     this.resource = new CustomResource(this, 'Resource', {
       resourceType: SHARED_AMI_RESOURCE_TYPE,
@@ -148,8 +194,9 @@ export class SharedAmi extends Construct {
         resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
       }));
     }
+    if (grantKeyUsage) statements.push(...this.kmsStatements(stack, keys, !!props.grantAutoScalingServiceRole));
     const policy = provider.attachSharePolicy(this, this.resource, statements, {
-      imageId: literal ? props.imageId : 'token', shareSnapshots: !!props.shareSnapshots,
+      imageId: literal ? props.imageId : 'token', shareSnapshots: !!props.shareSnapshots, grantKeyUsage,
     });
     const acknowledged: Record<string, string> = {};
     if (!literal) {
@@ -159,6 +206,11 @@ export class SharedAmi extends Construct {
     if (props.shareSnapshots) {
       acknowledged[wildcardResource(nagArn(stack, 'ec2', '', 'snapshot/*'))] =
         'Snapshot ids are known only at deploy time (read from the AMI\'s block-device mappings): createVolumePermission on the region\'s snapshots.';
+    }
+    if (grantKeyUsage && keys.length === 0) {
+      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+      acknowledged[wildcardResource(nagArn(stack, 'kms', account, 'key/*'))] =
+        'The AMI\'s keys are found at deploy time (no encryptionKeys given): grants on this account\'s keys in this region, and kms:CreateGrant only to the declared accounts with the launch operations.';
     }
     acknowledgeNag(policy, acknowledged);
 
@@ -173,11 +225,78 @@ export class SharedAmi extends Construct {
   /** Adds AWS Organizations organization ARNs whose accounts may launch the AMI. */
   public addOrganizationArns(...organizationArns: string[]): void {
     this.addRecipients(this.organizationArns, ORGANIZATION, 'organizationArns', organizationArns);
+    const orgIds = unique(organizationArns.filter((a) => !Token.isUnresolved(a)).map((a) => a.split('/').pop()!));
+    if (orgIds.length > 0) this.admitOnKeys({ StringEquals: { 'aws:PrincipalOrgID': orgIds } });
   }
 
   /** Adds AWS Organizations OU ARNs whose accounts may launch the AMI. */
   public addOrganizationalUnitArns(...organizationalUnitArns: string[]): void {
     this.addRecipients(this.organizationalUnitArns, ORGANIZATIONAL_UNIT, 'organizationalUnitArns', organizationalUnitArns);
+    const paths = unique(organizationalUnitArns.filter((a) => !Token.isUnresolved(a)).map((a) => {
+      const [, orgId, ouId] = a.split('/');
+      return `${orgId}/*/${ouId}/*`;
+    }));
+    if (paths.length > 0) this.admitOnKeys({ 'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': paths } });
+  }
+
+  /**
+   * The handler's KMS permissions: read and revoke on the declared keys (or this account's keys in
+   * this region); create grants only to the declared accounts' roots (and Auto Scaling roles) and
+   * only with the operations a launch needs. Past 25 accounts the grantee condition becomes a
+   * pattern (any account root), keeping the role's inline policies under IAM's size quota.
+   */
+  private kmsStatements(stack: Stack, keys: kms.IKey[], autoScaling: boolean): iam.PolicyStatement[] {
+    const resources = keys.length > 0
+      ? keys.map((k) => k.keyArn)
+      : [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })];
+    const grantees = Lazy.list({
+      produce: () => {
+        const accounts = unique(this.accounts);
+        const explicit = accounts.length <= 25 && accounts.every((a) => !Token.isUnresolved(a));
+        const list = explicit ? accounts : ['*'];
+        return list.flatMap((a) => autoScaling
+          ? [accountRootArn(stack.partition, a), autoScalingServiceRoleArn(stack.partition, a)]
+          : [accountRootArn(stack.partition, a)]);
+      },
+    });
+    return [
+      new iam.PolicyStatement({ actions: ['kms:DescribeKey', 'kms:ListGrants', 'kms:RevokeGrant'], resources }),
+      new iam.PolicyStatement({
+        actions: ['kms:CreateGrant'],
+        resources,
+        conditions: {
+          'ForAllValues:StringEquals': { 'kms:GrantOperations': [...KMS_GRANT_OPERATIONS] },
+          'StringLike': { 'kms:GranteePrincipal': grantees },
+        },
+      }),
+    ];
+  }
+
+  /**
+   * Organizations and OUs cannot be KMS grantees: the key policy of each declared key admits them
+   * instead, conditioned on aws:PrincipalOrgID / aws:PrincipalOrgPaths (usage, and CreateGrant
+   * only for AWS resources such as EC2). An imported key, whose policy this app cannot change, is
+   * an error when organizations or OUs are recipients.
+   */
+  private admitOnKeys(condition: Record<string, Record<string, string[]>>): void {
+    if (!this.grantKeyUsage) return;
+    const usage = ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
+    for (const key of this.keys) {
+      const statements = [
+        new iam.PolicyStatement({ actions: usage, principals: [new iam.AnyPrincipal()], resources: ['*'], conditions: condition }),
+        new iam.PolicyStatement({
+          actions: ['kms:CreateGrant'],
+          principals: [new iam.AnyPrincipal()],
+          resources: ['*'],
+          conditions: { ...condition, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+        }),
+      ];
+      for (const st of statements) {
+        if (!key.addToResourcePolicy(st).statementAdded) {
+          throw new Error(`${this.node.path}: encryptionKeys: ${key.node.path} is not a kms.Key defined in this app, so its key policy cannot admit organization or OU recipients; define the key in the app, or add aws:PrincipalOrgID / aws:PrincipalOrgPaths statements to its policy yourself and leave it out of encryptionKeys, or share with accounts`);
+        }
+      }
+    }
   }
 
   private addRecipients(into: string[], kind: RecipientKind, prop: string, values: string[]): void {

@@ -1,6 +1,7 @@
 import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { SharedAmi } from '../src';
 import { nagFindings } from './nag';
@@ -138,9 +139,9 @@ describe('IAM: one policy per share on the shared role, least privilege', () => 
     return Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('Share'));
   }
 
-  test('launch permissions are scoped to the literal image ARN; DescribeImages (no resource-level support) sits on the shared role', () => {
+  test('launch permissions are scoped to the literal image ARN; Describe* (no resource-level support) sits on the shared role', () => {
     const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
     const t = Template.fromStack(s);
     const policies = sharePolicies(t);
     expect(policies).toHaveLength(1);
@@ -154,13 +155,14 @@ describe('IAM: one policy per share on the shared role, least privilege', () => 
     // the shared role holds only logs and DescribeImages
     const roleDefault = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('HandlerRoleDefaultPolicy'))![1];
     const actions = roleDefault.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
-    expect(actions.sort()).toEqual(['ec2:DescribeImages', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actions.sort()).toEqual(['ec2:DescribeImages', 'ec2:DescribeSnapshots', 'logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 
   test('snapshot permissions only when shareSnapshots, scoped to the region\'s snapshots', () => {
     const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], shareSnapshots: true });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], shareSnapshots: true, grantKeyUsage: false });
     const [, policy] = sharePolicies(Template.fromStack(s))[0];
+    expect(policy.Properties.PolicyDocument.Statement).toHaveLength(2);
     expect(policy.Properties.PolicyDocument.Statement[1]).toEqual({
       Action: ['ec2:DescribeSnapshotAttribute', 'ec2:ModifySnapshotAttribute'],
       Effect: 'Allow',
@@ -201,6 +203,110 @@ describe('IAM: one policy per share on the shared role, least privilege', () => 
     const roles = new Set(sharePolicies(t).map(([, p]) => JSON.stringify(p.Properties.Roles)));
     expect(sharePolicies(t)).toHaveLength(2);
     expect(roles.size).toBe(1);
+  });
+});
+
+const OPERATIONS = ['Decrypt', 'DescribeKey', 'CreateGrant', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo'];
+const root = (a: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${a}:root`]] });
+const asgRole = (a: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${a}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`]],
+});
+
+describe('KMS: grants to account recipients, key policy for organizations', () => {
+  function kmsStatements(t: Template) {
+    const [, policy] = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('Share'))!;
+    return policy.Properties.PolicyDocument.Statement.filter((st: { Action: string | string[] }) => [st.Action].flat().some((a) => a.startsWith('kms:')));
+  }
+
+  test('on by default: the handler is told to grant, and may create grants only to the declared accounts with the launch operations', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111', '222222222222'] });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { KmsGrants: 'true', AutoScalingRoleGrants: 'false', DeclaredKeyArns: [] });
+    const anyKey = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:eu-west-1:123456789012:key/*']] };
+    expect(kmsStatements(t)).toEqual([
+      { Action: ['kms:DescribeKey', 'kms:ListGrants', 'kms:RevokeGrant'], Effect: 'Allow', Resource: anyKey },
+      {
+        Action: 'kms:CreateGrant',
+        Effect: 'Allow',
+        Resource: anyKey,
+        Condition: {
+          'ForAllValues:StringEquals': { 'kms:GrantOperations': OPERATIONS },
+          'StringLike': { 'kms:GranteePrincipal': [root('111111111111'), root('222222222222')] },
+        },
+      },
+    ]);
+  });
+
+  test('declared keys scope the KMS permissions to those keys; the Auto Scaling option adds each account\'s service-linked role as grantee', () => {
+    const s = stack();
+    const key = new kms.Key(s, 'GoldenKey', { enableKeyRotation: true });
+    const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], encryptionKeys: [key], grantAutoScalingServiceRole: true });
+    share.addAccounts('222222222222');
+    const t = Template.fromStack(s);
+    const keyArn = { 'Fn::GetAtt': [Object.keys(t.findResources('AWS::KMS::Key'))[0], 'Arn'] };
+    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { AutoScalingRoleGrants: 'true', DeclaredKeyArns: [keyArn] });
+    const [read, create] = kmsStatements(t);
+    expect(read.Resource).toEqual(keyArn);
+    expect(create.Resource).toEqual(keyArn);
+    expect(create.Condition.StringLike['kms:GranteePrincipal']).toEqual([
+      root('111111111111'), asgRole('111111111111'), root('222222222222'), asgRole('222222222222'),
+    ]);
+  });
+
+  test('past 25 accounts the grantee condition becomes a pattern, keeping the policy small', () => {
+    const s = stack();
+    const accounts = Array.from({ length: 26 }, (_, i) => String(100000000000 + i));
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts });
+    const [, create] = kmsStatements(Template.fromStack(s));
+    expect(create.Condition.StringLike['kms:GranteePrincipal']).toEqual([root('*')]);
+  });
+
+  test('grantKeyUsage: false sends KmsGrants "false" and holds no KMS permission', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { KmsGrants: 'false' });
+    expect(kmsStatements(t)).toEqual([]);
+  });
+
+  test('organization and OU recipients: a key defined in the app admits them in its key policy, conditioned on the organization', () => {
+    const s = stack();
+    const key = new kms.Key(s, 'GoldenKey', { enableKeyRotation: true });
+    const share = new SharedAmi(s, 'Share', { imageId: AMI, organizationArns: [ORG], encryptionKeys: [key] });
+    share.addOrganizationalUnitArns(OU);
+    const policy = Object.values(Template.fromStack(s).findResources('AWS::KMS::Key'))[0].Properties.KeyPolicy;
+    const usage = ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
+    const orgCondition = { StringEquals: { 'aws:PrincipalOrgID': ['o-exampleorg1'] } };
+    const ouCondition = { 'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': ['o-exampleorg1/*/ou-ab12-cdef3456/*'] } };
+    expect(policy.Statement.slice(1)).toEqual([
+      { Action: usage, Condition: orgCondition, Effect: 'Allow', Principal: { AWS: '*' }, Resource: '*' },
+      { Action: 'kms:CreateGrant', Condition: { ...orgCondition, Bool: { 'kms:GrantIsForAWSResource': 'true' } }, Effect: 'Allow', Principal: { AWS: '*' }, Resource: '*' },
+      { Action: usage, Condition: ouCondition, Effect: 'Allow', Principal: { AWS: '*' }, Resource: '*' },
+      { Action: 'kms:CreateGrant', Condition: { ...ouCondition, Bool: { 'kms:GrantIsForAWSResource': 'true' } }, Effect: 'Allow', Principal: { AWS: '*' }, Resource: '*' },
+    ]);
+  });
+
+  test('an imported key cannot admit organizations: synth error naming the construct and the way out', () => {
+    const s = stack();
+    const key = kms.Key.fromKeyArn(s, 'Imported', 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+    expect(() => new SharedAmi(s, 'Share', { imageId: AMI, organizationArns: [ORG], encryptionKeys: [key] }))
+      .toThrow(/Golden\/Share: encryptionKeys: Golden\/Imported is not a kms.Key defined in this app/);
+  });
+
+  test('an imported key is fine for account recipients: it only scopes the permissions', () => {
+    const s = stack();
+    const arn = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], encryptionKeys: [kms.Key.fromKeyArn(s, 'Imported', arn)] });
+    expect(kmsStatements(Template.fromStack(s))[0].Resource).toBe(arn);
+  });
+
+  test('cdk-nag: KMS permissions and key policy raise no unacknowledged finding', () => {
+    const s = stack();
+    const key = new kms.Key(s, 'GoldenKey', { enableKeyRotation: true });
+    new SharedAmi(s, 'Declared', { imageId: AMI, accounts: ['111111111111'], organizationArns: [ORG], encryptionKeys: [key] });
+    new SharedAmi(s, 'Discovered', { imageId: 'ami-0fedcba9876543210', accounts: ['111111111111'], grantAutoScalingServiceRole: true });
+    expect(nagFindings(s)).toEqual([]);
   });
 });
 

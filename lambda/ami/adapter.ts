@@ -1,20 +1,30 @@
 /**
- * Every EC2 call of the SharedAmi handler, and nothing else: the one module that unit tests
- * replace (aws-sdk-client-mock) and emulator tests point at moto (AWS_ENDPOINT_URL).
+ * Every AWS call of the SharedAmi handler (EC2 and KMS), and nothing else: the one module whose
+ * clients unit tests replace (aws-sdk-client-mock) and emulator tests point at moto
+ * (AWS_ENDPOINT_URL).
  */
 import {
-  DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand, EC2Client,
+  DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client,
   Image, LaunchPermission, ModifyImageAttributeCommand, ModifySnapshotAttributeCommand,
 } from '@aws-sdk/client-ec2';
+import {
+  CreateGrantCommand, DescribeKeyCommand, GrantListEntry, GrantOperation, KMSClient, KeyMetadata, ListGrantsCommand, RevokeGrantCommand,
+} from '@aws-sdk/client-kms';
 import { awsErrorCode } from '../common/errors';
 
 /** Retries with backoff survive throttling (RequestLimitExceeded) and 5xx. */
 export const MAX_ATTEMPTS = 8;
 
-let client: EC2Client | undefined;
+let ec2Client: EC2Client | undefined;
 function ec2(): EC2Client {
-  client ??= new EC2Client({ maxAttempts: MAX_ATTEMPTS });
-  return client;
+  ec2Client ??= new EC2Client({ maxAttempts: MAX_ATTEMPTS });
+  return ec2Client;
+}
+
+let kmsClient: KMSClient | undefined;
+function kms(): KMSClient {
+  kmsClient ??= new KMSClient({ maxAttempts: MAX_ATTEMPTS });
+  return kmsClient;
 }
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable']);
@@ -62,4 +72,50 @@ export async function modifyCreateVolumePermissions(snapshotId: string, operatio
     OperationType: operation,
     UserIds: accounts,
   }));
+}
+
+/** snapshot id → KmsKeyId (as EC2 reports it, usually a key ARN) for the encrypted ones. */
+export async function snapshotKeys(snapshotIds: string[]): Promise<Record<string, string>> {
+  if (snapshotIds.length === 0) return {};
+  const out = await ec2().send(new DescribeSnapshotsCommand({ SnapshotIds: snapshotIds }));
+  const keys: Record<string, string> = {};
+  for (const s of out.Snapshots ?? []) {
+    if (s.SnapshotId && s.Encrypted && s.KmsKeyId) keys[s.SnapshotId] = s.KmsKeyId;
+  }
+  return keys;
+}
+
+export async function describeKey(keyId: string): Promise<KeyMetadata> {
+  const out = await kms().send(new DescribeKeyCommand({ KeyId: keyId }));
+  if (!out.KeyMetadata) throw new Error(`KMS returned no metadata for ${keyId}`);
+  return out.KeyMetadata;
+}
+
+/** Every grant on a key (all pages). Filtering is ours: moto ignores the GranteePrincipal filter. */
+export async function listGrants(keyArn: string): Promise<GrantListEntry[]> {
+  const grants: GrantListEntry[] = [];
+  let marker: string | undefined;
+  do {
+    const out = await kms().send(new ListGrantsCommand({ KeyId: keyArn, Marker: marker, Limit: 100 }));
+    grants.push(...(out.Grants ?? []));
+    marker = out.Truncated ? out.NextMarker : undefined;
+  } while (marker);
+  return grants;
+}
+
+export async function createGrant(keyArn: string, grantee: string, operations: readonly string[], name: string): Promise<string> {
+  const out = await kms().send(new CreateGrantCommand({
+    KeyId: keyArn, GranteePrincipal: grantee, Operations: operations as GrantOperation[], Name: name,
+  }));
+  return out.GrantId ?? '';
+}
+
+/** Revokes a grant; one that is already gone counts as revoked. */
+export async function revokeGrant(keyArn: string, grantId: string): Promise<void> {
+  try {
+    await kms().send(new RevokeGrantCommand({ KeyId: keyArn, GrantId: grantId }));
+  } catch (err) {
+    if (awsErrorCode(err) === 'NotFoundException') return;
+    throw err;
+  }
 }

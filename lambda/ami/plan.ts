@@ -3,14 +3,13 @@
  * shared, what to change, and what to tell the user when AWS says no. No AWS calls in here.
  */
 import type { Image, LaunchPermission } from '@aws-sdk/client-ec2';
+import { granteeAccount, GrantPlan } from './kms-plan';
+import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS } from '../../src/private/contract';
 import {
-  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS, SharedAmiResourceProperties,
-} from '../../src/private/contract';
-import {
-  ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind,
-  checkAmiId, checkRecipient, show,
+  ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId,
 } from '../../src/private/validation';
 import { awsErrorCode, errorMessage, isAccessDenied, isThrottling, ShareError } from '../common/errors';
+import { PropertyReader } from '../common/properties';
 import { chunks, Delta, reconcile, summarize } from '../common/sets';
 
 /** What one SharedAmi resource declares, parsed and checked. */
@@ -21,7 +20,16 @@ export interface AmiShareSpec {
   readonly organizationalUnitArns: string[];
   readonly shareSnapshots: boolean;
   readonly removal: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
+  /** Grant the account recipients use of the snapshots' customer managed keys. */
+  readonly kmsGrants: boolean;
+  /** Also grant each account's Auto Scaling service-linked role. */
+  readonly autoScalingRoleGrants: boolean;
+  /** Keys whose key policy the app manages for organization / OU recipients. */
+  readonly declaredKeyArns: string[];
 }
+
+const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+const KEY: RecipientKind = { label: 'KMS key ARN', pattern: KEY_ARN, example: 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' };
 
 /** Launch permissions per ModifyImageAttribute call (adds and removes together). */
 export const LAUNCH_PERMISSION_BATCH = 100;
@@ -35,57 +43,32 @@ export { AMI_ID };
  * not get stuck on it.
  */
 export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' | 'lenient'): AmiShareSpec {
-  const problems: string[] = [];
-  const imageIdProblem = checkAmiId(raw.ImageId);
-  if (imageIdProblem) problems.push(imageIdProblem);
-
-  const unknownKeys = Object.keys(raw).filter((k) => !(SHARED_AMI_PROPERTY_KEYS as readonly string[]).includes(k));
-  if (unknownKeys.length > 0) problems.push(`unknown properties ${summarize(unknownKeys)} (the handler and the construct are from different versions?)`);
-
-  const list = (key: keyof SharedAmiResourceProperties, kind: RecipientKind): string[] => {
-    const value = raw[key];
-    if (value === undefined || value === null || value === '') return [];
-    if (!Array.isArray(value)) {
-      problems.push(`${key} must be a list, got ${show(value)}`);
-      return [];
-    }
-    const good: string[] = [];
-    for (const item of value) {
-      const p = checkRecipient(kind, item);
-      if (p) problems.push(`${key}: ${p}`);
-      else good.push(item as string);
-    }
-    return [...new Set(good)];
-  };
-  const accounts = list('Accounts', ACCOUNT);
-  const organizationArns = list('OrganizationArns', ORGANIZATION);
-  const organizationalUnitArns = list('OrganizationalUnitArns', ORGANIZATIONAL_UNIT);
-
-  const flag = raw.ShareSnapshots;
-  if (flag !== undefined && !['true', 'false', true, false].includes(flag as string)) {
-    problems.push(`ShareSnapshots must be "true" or "false", got ${show(flag)}`);
-  }
-  const removal = raw.RemovalPolicy ?? REMOVAL_REVOKE;
-  if (removal !== REMOVAL_REVOKE && removal !== REMOVAL_RETAIN) {
-    problems.push(`RemovalPolicy must be "${REMOVAL_REVOKE}" or "${REMOVAL_RETAIN}", got ${show(removal)}`);
-  }
-  const total = accounts.length + organizationArns.length + organizationalUnitArns.length;
+  const read = new PropertyReader(raw, SHARED_AMI_PROPERTY_KEYS);
+  read.check(checkAmiId(raw.ImageId));
+  const accounts = read.list('Accounts', ACCOUNT);
+  const organizationArns = read.list('OrganizationArns', ORGANIZATION);
+  const organizationalUnitArns = read.list('OrganizationalUnitArns', ORGANIZATIONAL_UNIT);
+  const declaredKeyArns = read.list('DeclaredKeyArns', KEY);
+  const shareSnapshots = read.flag('ShareSnapshots', false);
+  const kmsGrants = read.flag('KmsGrants', true);
+  const autoScalingRoleGrants = read.flag('AutoScalingRoleGrants', false);
+  const removal = read.removal();
   if (mode === 'strict') {
-    if (total === 0 && problems.length === 0) problems.push('no recipient: give at least one account, organization ARN or OU ARN');
-    if (total > MAX_AMI_RECIPIENTS) problems.push(`${total} recipients exceed the AMI sharing quota of ${MAX_AMI_RECIPIENTS}`);
-  }
-
-  const imageId = typeof raw.ImageId === 'string' ? raw.ImageId : String(raw.ImageId);
-  if (problems.length > 0 && mode === 'strict') {
-    throw new ShareError(`SharedAmi for ${show(raw.ImageId)} was not changed because its properties are invalid: ${problems.join('; ')}. Fix the SharedAmi construct's props and deploy again.`);
+    const total = accounts.length + organizationArns.length + organizationalUnitArns.length;
+    if (total === 0 && read.problems.length === 0) read.check('no recipient: give at least one account, organization ARN or OU ARN');
+    if (total > MAX_AMI_RECIPIENTS) read.check(`${total} recipients exceed the AMI sharing quota of ${MAX_AMI_RECIPIENTS}`);
+    read.throwIfInvalid('SharedAmi');
   }
   return {
-    imageId,
+    imageId: read.imageId(),
     accounts,
     organizationArns,
     organizationalUnitArns,
-    shareSnapshots: flag === 'true' || flag === true,
-    removal: removal === REMOVAL_RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
+    shareSnapshots,
+    removal,
+    kmsGrants,
+    autoScalingRoleGrants,
+    declaredKeyArns,
   };
 }
 
@@ -170,10 +153,14 @@ export function isGone(image: Image | undefined): boolean {
 /** One mutating call, described for the user. */
 export interface Step {
   readonly description: string;
-  readonly kind: 'launch' | 'snapshot';
+  /** launch: ModifyImageAttribute; snapshot: ModifySnapshotAttribute; grant / revoke-grant: KMS. */
+  readonly kind: 'launch' | 'snapshot' | 'grant' | 'revoke-grant';
+  /** The image, the snapshot, or the key ARN. */
   readonly target: string;
   readonly add: string[];
   readonly remove: string[];
+  /** revoke-grant: the grant to revoke. */
+  readonly grantId?: string;
 }
 
 /** Current permissions read from AWS before any change. */
@@ -188,8 +175,15 @@ export interface CurrentState {
  * this resource declared `before`. Launch permissions go in batches of adds and removes in one
  * call; snapshot permissions need one call per snapshot and operation.
  */
-export function planChanges(before: AmiShareSpec | undefined, after: AmiShareSpec | undefined, imageId: string, current: CurrentState): Step[] {
+export function planChanges(
+  before: AmiShareSpec | undefined, after: AmiShareSpec | undefined, imageId: string, current: CurrentState,
+  grants: GrantPlan = { create: [], revoke: [] },
+): Step[] {
   const steps: Step[] = [];
+  // Keys first, so that a consumer who sees the AMI can launch it; revocations of keys last.
+  for (const g of grants.create) {
+    steps.push({ kind: 'grant', target: g.keyArn, add: [g.grantee], remove: [], description: `KMS grant on ${g.keyArn} to ${granteeAccount(g.grantee)}${g.grantee.endsWith(':root') ? '' : ' (Auto Scaling role)'}` });
+  }
   const launch = reconcile(declaredLaunchPermissions(before), declaredLaunchPermissions(after), current.launchPermissions);
   const ops = [...launch.add.map((k) => ({ op: 'add' as const, k })), ...launch.remove.map((k) => ({ op: 'remove' as const, k }))];
   for (const batch of chunks(ops, LAUNCH_PERMISSION_BATCH)) {
@@ -201,6 +195,9 @@ export function planChanges(before: AmiShareSpec | undefined, after: AmiShareSpe
     const d = reconcile(declaredSnapshotAccounts(before), declaredSnapshotAccounts(after), holders);
     if (d.add.length > 0) steps.push({ kind: 'snapshot', target: snapshotId, add: d.add, remove: [], description: `createVolumePermission on ${snapshotId} ${describeDelta({ add: d.add, remove: [] })}` });
     if (d.remove.length > 0) steps.push({ kind: 'snapshot', target: snapshotId, add: [], remove: d.remove, description: `createVolumePermission on ${snapshotId} ${describeDelta({ add: [], remove: d.remove })}` });
+  }
+  for (const g of grants.revoke) {
+    steps.push({ kind: 'revoke-grant', target: g.keyArn, add: [], remove: [g.grantee], grantId: g.grantId, description: `revoke KMS grant ${g.grantId} on ${g.keyArn} from ${granteeAccount(g.grantee)}` });
   }
   return steps;
 }
@@ -225,8 +222,24 @@ export function describeDelta(d: Delta): string {
 export function explainFailure(err: unknown, imageId: string, step: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> | undefined, account: string): string {
   if (err instanceof ShareError) return err.message;
   const code = awsErrorCode(err);
-  const who = step ? summarize([...step.add, ...step.remove].map(recipientName), 3) : undefined;
-  const what = step?.kind === 'snapshot' ? `snapshot ${step.target} of AMI ${imageId}` : `AMI ${imageId}`;
+  const isKms = step?.kind === 'grant' || step?.kind === 'revoke-grant';
+  const who = step ? summarize([...step.add, ...step.remove].map(isKms ? granteeAccount : recipientName), 3) : undefined;
+  const what = step?.kind === 'snapshot' ? `snapshot ${step.target} of AMI ${imageId}`
+    : isKms ? `KMS key ${step!.target} of AMI ${imageId}` : `AMI ${imageId}`;
+  if (isKms && step) {
+    const grantee = [...step.add, ...step.remove][0] ?? '';
+    if (code === 'InvalidArnException' || code === 'MalformedPolicyDocumentException') {
+      return grantee.includes('AWSServiceRoleForAutoScaling')
+        ? `Account ${granteeAccount(grantee)} has no Auto Scaling service-linked role, so KMS key ${step.target} of AMI ${imageId} cannot be granted to it: create the role in ${granteeAccount(grantee)} (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.`
+        : `KMS refused ${grantee} as a grantee of key ${step.target} of AMI ${imageId} (${code}): check that account ${granteeAccount(grantee)} exists.`;
+    }
+    if (code === 'DisabledException' || code === 'KMSInvalidStateException') {
+      return `KMS key ${step.target} of AMI ${imageId} is disabled or pending deletion (${code}), so ${who} cannot be granted: enable the key, or share an AMI encrypted with an enabled key.`;
+    }
+    if (isAccessDenied(code)) {
+      return `The share handler may not manage grants on KMS key ${step.target} of AMI ${imageId} for ${who} (${code}): the key must be in account ${account} and its key policy must let the account's IAM policies allow kms:CreateGrant (the default key policy does).`;
+    }
+  }
   if (code === 'InvalidAMIID.NotFound' || code === 'InvalidAMIID.Unavailable' || code === 'InvalidAMIID.Malformed') {
     return `AMI ${imageId} was not found in account ${account}: check the imageId (AMIs are regional).`;
   }

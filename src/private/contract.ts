@@ -27,17 +27,45 @@ export interface SharedAmiResourceProperties {
   readonly ShareSnapshots: string;
   /** `revoke` (default) or `retain`: what a Delete does to the shares. */
   readonly RemovalPolicy: string;
+  /** 'true' (default) to grant the account recipients use of the customer managed keys of the AMI's snapshots. */
+  readonly KmsGrants: string;
+  /** 'true' to also grant each account's Auto Scaling service-linked role. */
+  readonly AutoScalingRoleGrants: string;
+  /** ARNs of keys whose key policy this app manages for organization / OU recipients. */
+  readonly DeclaredKeyArns: string[];
 }
 
 /** Every key a SharedAmi resource may carry; the handler rejects anything else. */
 export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = [
   'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots', 'RemovalPolicy',
+  'KmsGrants', 'AutoScalingRoleGrants', 'DeclaredKeyArns',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedAmi resource returns. */
 export interface SharedAmiResourceAttributes {
   /** The shared image's id. */
   readonly ImageId: string;
+  /** Comma-separated ids of the KMS grants this resource holds ('' when none, or when too many to return). */
+  readonly GrantIds: string;
+  /** How many KMS grants this resource holds. */
+  readonly GrantCount: string;
+  /** The grant name that marks this resource's KMS grants (for `kms list-grants`). */
+  readonly GrantName: string;
+}
+
+/** The operations a consumer needs on a customer managed key to launch (and copy) a shared encrypted AMI. */
+export const KMS_GRANT_OPERATIONS = [
+  'Decrypt', 'DescribeKey', 'CreateGrant', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo',
+] as const;
+
+/** The service-linked role through which Auto Scaling launches instances in a consumer account. */
+export function autoScalingServiceRoleArn(partition: string, account: string): string {
+  return `arn:${partition}:iam::${account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
+}
+
+/** The principal that stands for a whole consumer account. */
+export function accountRootArn(partition: string, account: string): string {
+  return `arn:${partition}:iam::${account}:root`;
 }
 
 /** Physical id prefix: the physical id is `<prefix><image id>`, stable while the image is. */

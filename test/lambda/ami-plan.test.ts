@@ -24,6 +24,10 @@ const C = '333333333333';
 const FOREIGN = '999999999999';
 const ORG = 'arn:aws:organizations::123456789012:organization/o-exampleorg1';
 const OU = 'arn:aws:organizations::123456789012:ou/o-exampleorg1/ou-ab12-cdef3456';
+const KEY_1 = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const KEY_2 = 'arn:aws:kms:us-east-1:123456789012:key/0987dcba-09fe-87dc-65ba-ab0987654321';
+const ROOT_A = `arn:aws:iam::${A}:root`;
+const ASG_B = `arn:aws:iam::${B}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
 
 /** 12-digit account ids 100000000000, 100000000001, ... */
 function accounts(n: number, start = 0): string[] {
@@ -50,6 +54,9 @@ function spec(overrides: Partial<AmiShareSpec> = {}): AmiShareSpec {
     organizationalUnitArns: [],
     shareSnapshots: false,
     removal: 'revoke',
+    kmsGrants: true,
+    autoScalingRoleGrants: false,
+    declaredKeyArns: [],
     ...overrides,
   };
 }
@@ -78,10 +85,13 @@ describe('parseAmiProperties (strict)', () => {
       organizationalUnitArns: [OU],
       shareSnapshots: true,
       removal: 'retain',
+      kmsGrants: true,
+      autoScalingRoleGrants: false,
+      declaredKeyArns: [],
     });
   });
 
-  test('accepts an 8-hex AMI id and defaults ShareSnapshots to false and RemovalPolicy to revoke', () => {
+  test('accepts an 8-hex AMI id; defaults: ShareSnapshots false, RemovalPolicy revoke, KmsGrants on, AutoScalingRoleGrants off, no declared keys', () => {
     const parsed = parseAmiProperties({ ImageId: SHORT_IMAGE, Accounts: [A] }, 'strict');
     expect(parsed).toEqual(spec({ imageId: SHORT_IMAGE, accounts: [A] }));
   });
@@ -212,6 +222,49 @@ describe('parseAmiProperties (strict)', () => {
     expect(err.message).toContain(`RemovalPolicy must be "revoke" or "retain", got ${JSON.stringify(policy)}`);
   });
 
+  test('reads the KMS properties: KmsGrants, AutoScalingRoleGrants and DeclaredKeyArns (de-duplicated)', () => {
+    const parsed = parseAmiProperties(props({ KmsGrants: 'false', AutoScalingRoleGrants: 'true', DeclaredKeyArns: [KEY_1, KEY_2, KEY_1] }), 'strict');
+    expect(parsed).toEqual(spec({
+      accounts: [A, B],
+      organizationArns: [ORG],
+      organizationalUnitArns: [OU],
+      kmsGrants: false,
+      autoScalingRoleGrants: true,
+      declaredKeyArns: [KEY_1, KEY_2],
+    }));
+    expect(parseAmiProperties(props({ KmsGrants: 'true', AutoScalingRoleGrants: 'false' }), 'strict'))
+      .toMatchObject({ kmsGrants: true, autoScalingRoleGrants: false });
+    expect(parseAmiProperties(props({ KmsGrants: false, AutoScalingRoleGrants: true }), 'strict'))
+      .toMatchObject({ kmsGrants: false, autoScalingRoleGrants: true });
+  });
+
+  test('accepts key ARNs of other partitions and an empty DeclaredKeyArns', () => {
+    const gov = 'arn:aws-us-gov:kms:us-gov-west-1:210987654321:key/mrk-1234abcd12ab34cd56ef1234567890ab';
+    expect(parseAmiProperties(props({ DeclaredKeyArns: [gov] }), 'strict').declaredKeyArns).toEqual([gov]);
+    expect(parseAmiProperties(props({ DeclaredKeyArns: '' }), 'strict').declaredKeyArns).toEqual([]);
+    expect(parseAmiProperties(props({ DeclaredKeyArns: [] }), 'strict').declaredKeyArns).toEqual([]);
+  });
+
+  test.each([
+    ['a key id', '1234abcd-12ab-34cd-56ef-1234567890ab'],
+    ['an alias ARN', 'arn:aws:kms:us-east-1:111122223333:alias/aws/ebs'],
+    ['a short account', 'arn:aws:kms:us-east-1:1111:key/1234abcd-12ab-34cd-56ef-1234567890ab'],
+    ['another service', 'arn:aws:s3:us-east-1:111122223333:key/1234abcd'],
+  ])('rejects a DeclaredKeyArns entry that is not a key ARN (%s) and names it', (_, arn) => {
+    const err = strictError(props({ DeclaredKeyArns: [KEY_1, arn] }));
+    expect(err.message).toContain(`DeclaredKeyArns: ${JSON.stringify(arn)} is not a valid KMS key ARN`);
+  });
+
+  test('rejects DeclaredKeyArns that is not a list', () => {
+    expect(strictError(props({ DeclaredKeyArns: KEY_1 })).message).toContain('DeclaredKeyArns must be a list, got ');
+  });
+
+  test.each([['KmsGrants', 'yes'], ['KmsGrants', ''], ['AutoScalingRoleGrants', 'TRUE'], ['AutoScalingRoleGrants', 1]])(
+    'rejects a bad %s value %j', (key, flag) => {
+      const err = strictError(props({ [key]: flag }));
+      expect(err.message).toContain(`${key} must be "true" or "false", got ${JSON.stringify(flag)}`);
+    });
+
   test('reports every problem in one sentence', () => {
     const err = strictError(props({ ImageId: 'ami-x', Accounts: ['1'], RemovalPolicy: 'destroy', Extra: 1 }));
     expect(err.message).toMatch(/^SharedAmi for "ami-x" was not changed because its properties are invalid: /);
@@ -240,6 +293,9 @@ describe('parseAmiProperties (lenient)', () => {
       organizationalUnitArns: [],
       shareSnapshots: false,
       removal: 'revoke',
+      kmsGrants: true,
+      autoScalingRoleGrants: false,
+      declaredKeyArns: [],
     });
   });
 
@@ -250,6 +306,11 @@ describe('parseAmiProperties (lenient)', () => {
 
   test('accepts more than 1000 recipients', () => {
     expect(parseAmiProperties({ ImageId: IMAGE, Accounts: accounts(1001) }, 'lenient').accounts).toHaveLength(1001);
+  });
+
+  test('keeps the KMS flags and the well-formed declared keys', () => {
+    const parsed = parseAmiProperties(props({ KmsGrants: 'false', AutoScalingRoleGrants: 'true', DeclaredKeyArns: ['junk', KEY_2] }), 'lenient');
+    expect(parsed).toMatchObject({ kmsGrants: false, autoScalingRoleGrants: true, declaredKeyArns: [KEY_2] });
   });
 
   test('keeps the retain policy and the snapshot flag', () => {
@@ -520,6 +581,43 @@ describe('planChanges', () => {
     ]);
   });
 
+  test('KMS grants come first, then launch and snapshot permissions, then KMS revocations last', () => {
+    const after = spec({ accounts: [A, B], shareSnapshots: true });
+    const current = { launchPermissions: [], snapshotPermissions: { 'snap-1': [] } };
+    const grants = {
+      create: [{ keyArn: KEY_1, grantee: ROOT_A }, { keyArn: KEY_2, grantee: ASG_B }],
+      revoke: [{ keyArn: KEY_1, grantId: 'g-old', grantee: `arn:aws:iam::${C}:root`, complete: true }],
+    };
+    expect(planChanges(undefined, after, IMAGE, current, grants)).toEqual([
+      { kind: 'grant', target: KEY_1, add: [ROOT_A], remove: [], description: `KMS grant on ${KEY_1} to ${A}` },
+      { kind: 'grant', target: KEY_2, add: [ASG_B], remove: [], description: `KMS grant on ${KEY_2} to ${B} (Auto Scaling role)` },
+      {
+        kind: 'launch',
+        target: IMAGE,
+        add: [`UserId:${A}`, `UserId:${B}`],
+        remove: [],
+        description: `launch permissions on ${IMAGE} +[${A}, ${B}]`,
+      },
+      { kind: 'snapshot', target: 'snap-1', add: [A, B], remove: [], description: `createVolumePermission on snap-1 +[${A}, ${B}]` },
+      {
+        kind: 'revoke-grant',
+        target: KEY_1,
+        add: [],
+        remove: [`arn:aws:iam::${C}:root`],
+        grantId: 'g-old',
+        description: `revoke KMS grant g-old on ${KEY_1} from ${C}`,
+      },
+    ]);
+  });
+
+  test('KMS steps alone when the launch permissions are converged', () => {
+    const s = spec({ accounts: [A] });
+    const current = { launchPermissions: [`UserId:${A}`], snapshotPermissions: {} };
+    const grants = { create: [{ keyArn: KEY_1, grantee: ROOT_A }], revoke: [] };
+    expect(planChanges(s, s, IMAGE, current, grants).map((x) => x.kind)).toEqual(['grant']);
+    expect(planChanges(s, s, IMAGE, current, { create: [], revoke: [] })).toEqual([]);
+  });
+
   test('describeDelta summarises long lists', () => {
     expect(describeDelta({ add: accounts(5).map((a) => `UserId:${a}`), remove: [`UserId:${A}`] }))
       .toBe('+[100000000000, 100000000001, 100000000002 and 2 more] -[111111111111]');
@@ -657,6 +755,50 @@ describe('explainFailure', () => {
     const msg = explainFailure(awsError('InvalidAMIAttributeItemValue', 'x'), IMAGE, step, OWNER);
     expect(msg).toContain('100000000000, 100000000001, 100000000002 and 47 more');
     expect(msg).not.toContain('100000000049');
+  });
+});
+
+describe('explainFailure for KMS steps', () => {
+  const grantRoot: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = { kind: 'grant', target: KEY_1, add: [ROOT_A], remove: [] };
+  const grantAsg: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = { kind: 'grant', target: KEY_1, add: [ASG_B], remove: [] };
+  const revoke: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = { kind: 'revoke-grant', target: KEY_2, add: [], remove: [ROOT_A] };
+
+  test.each(['InvalidArnException', 'MalformedPolicyDocumentException'])('%s on an Auto Scaling role grantee: the account has no such role', (code) => {
+    expect(explainFailure(awsError(code), IMAGE, grantAsg, OWNER)).toBe(
+      `Account ${B} has no Auto Scaling service-linked role, so KMS key ${KEY_1} of AMI ${IMAGE} cannot be granted to it: create the role in ${B}`
+      + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.',
+    );
+  });
+
+  test.each(['InvalidArnException', 'MalformedPolicyDocumentException'])('%s on an account root grantee: check the account exists', (code) => {
+    expect(explainFailure(awsError(code), IMAGE, grantRoot, OWNER))
+      .toBe(`KMS refused ${ROOT_A} as a grantee of key ${KEY_1} of AMI ${IMAGE} (${code}): check that account ${A} exists.`);
+  });
+
+  test.each(['DisabledException', 'KMSInvalidStateException'])('%s: the key is disabled or pending deletion', (code) => {
+    expect(explainFailure(awsError(code), IMAGE, grantRoot, OWNER)).toBe(
+      `KMS key ${KEY_1} of AMI ${IMAGE} is disabled or pending deletion (${code}), so ${A} cannot be granted: enable the key, or share an AMI encrypted with an enabled key.`,
+    );
+  });
+
+  test.each(['AccessDeniedException', 'AccessDenied'])('%s on a KMS step names the key, the account and the key policy', (code) => {
+    expect(explainFailure(awsError(code), IMAGE, revoke, OWNER)).toBe(
+      `The share handler may not manage grants on KMS key ${KEY_2} of AMI ${IMAGE} for ${A} (${code}): the key must be in account ${OWNER}`
+      + " and its key policy must let the account's IAM policies allow kms:CreateGrant (the default key policy does).",
+    );
+  });
+
+  test('other errors on a KMS step name the key, its AMI and the grantee account', () => {
+    expect(explainFailure(awsError('KMSInternalException', 'oops'), IMAGE, grantRoot, OWNER))
+      .toBe(`Changing KMS key ${KEY_1} of AMI ${IMAGE} for ${A} failed (KMSInternalException: oops): fix the cause and deploy again.`);
+    expect(explainFailure(awsError('ThrottlingException'), IMAGE, revoke, OWNER))
+      .toMatch(new RegExp(`^AWS kept throttling changes to KMS key ${KEY_2} of AMI ${IMAGE} for ${A} \\(ThrottlingException\\)`));
+  });
+
+  test('the KMS sentences are for KMS steps only: InvalidArnException on a launch step is the generic sentence', () => {
+    const launch: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = { kind: 'launch', target: IMAGE, add: [`UserId:${A}`], remove: [] };
+    expect(explainFailure(awsError('InvalidArnException', 'x'), IMAGE, launch, OWNER))
+      .toBe(`Changing AMI ${IMAGE} for ${A} failed (InvalidArnException: x): fix the cause and deploy again.`);
   });
 });
 

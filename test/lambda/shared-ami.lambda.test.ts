@@ -4,9 +4,13 @@
  * the exact requests sent and the state they leave behind.
  */
 import {
-  DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand, EC2Client, EC2ServiceException,
-  Image, LaunchPermission, ModifyImageAttributeCommand, ModifyImageAttributeCommandInput, ModifySnapshotAttributeCommand,
+  DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client,
+  EC2ServiceException, Image, LaunchPermission, ModifyImageAttributeCommand, ModifyImageAttributeCommandInput, ModifySnapshotAttributeCommand,
 } from '@aws-sdk/client-ec2';
+import {
+  CreateGrantCommand, CreateGrantCommandInput, DescribeKeyCommand, GrantListEntry, KMSClient, KMSServiceException, ListGrantsCommand,
+  ListGrantsCommandInput, RevokeGrantCommand,
+} from '@aws-sdk/client-kms';
 import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent, CloudFormationCustomResourceEvent,
   CloudFormationCustomResourceUpdateEvent,
@@ -15,11 +19,13 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { ShareError } from '../../lambda/common/errors';
 import { handler } from '../../lambda/shared-ami.lambda';
+import { KMS_GRANT_OPERATIONS } from '../../src/private/contract';
 
 process.env.SHARED_IMAGES_QUIET = '1';
 process.env.AWS_REGION ??= 'us-east-1';
 
 const ec2Mock = mockClient(EC2Client);
+const kmsMock = mockClient(KMSClient);
 
 const OWNER = '123456789012';
 const STACK_ID = `arn:aws:cloudformation:us-east-1:${OWNER}:stack/s/guid`;
@@ -35,6 +41,10 @@ const OU = 'arn:aws:organizations::123456789012:ou/o-exampleorg1/ou-ab12-cdef345
 const FOREIGN_ORG = 'arn:aws:organizations::444444444444:organization/o-otherorg123';
 
 const physicalId = (imageId: string): string => `shared-ami:${imageId}`;
+/** The grant name of the resource `ShareAbc123` of stack `s` on an image. */
+const grantNameOf = (imageId: string): string => `cdk-shared-images/s/ShareAbc123/${imageId}`;
+/** The Data of a response for an image whose share holds no KMS grant (unencrypted snapshots, or none). */
+const noGrants = (imageId: string) => ({ ImageId: imageId, GrantIds: '', GrantCount: '0', GrantName: grantNameOf(imageId) });
 
 // ---------------------------------------------------------------------------------------------
 // Events
@@ -91,6 +101,8 @@ interface FakeEc2 {
   readonly images: Record<string, { image: Image; launch: LaunchPermission[] }>;
   /** snapshot id → accounts holding createVolumePermission */
   readonly snapshots: Record<string, string[]>;
+  /** snapshot id → KmsKeyId of the encrypted ones (DescribeSnapshots); the others are unencrypted */
+  readonly snapshotKeys?: Record<string, string>;
 }
 
 function ec2Error(name: string, message = `${name} (mocked)`): EC2ServiceException {
@@ -110,6 +122,9 @@ function image(imageId: string, snapshotIds: string[] = [], overrides: Partial<I
 const sameGrant = (a: LaunchPermission) => (b: LaunchPermission): boolean =>
   a.UserId === b.UserId && a.OrganizationArn === b.OrganizationArn && a.OrganizationalUnitArn === b.OrganizationalUnitArn && a.Group === b.Group;
 
+/** The mutating calls the EC2 and KMS fakes applied, in order, across both clients. */
+const timeline: string[] = [];
+
 /** Points every EC2 command of the mock at `fake`, behaving like EC2 does. */
 function useFake(fake: FakeEc2): FakeEc2 {
   ec2Mock.on(DescribeImagesCommand).callsFake((input: { ImageIds?: string[] }) => {
@@ -127,11 +142,23 @@ function useFake(fake: FakeEc2): FakeEc2 {
     if (!holders) throw ec2Error('InvalidSnapshot.NotFound');
     return { SnapshotId: input.SnapshotId, CreateVolumePermissions: holders.map((UserId) => ({ UserId })) };
   });
+  ec2Mock.on(DescribeSnapshotsCommand).callsFake((input: { SnapshotIds?: string[] }) => {
+    const ids = input.SnapshotIds ?? [];
+    const missing = ids.filter((id) => !fake.snapshots[id]);
+    if (missing.length > 0) throw ec2Error('InvalidSnapshot.NotFound', `The snapshot '${missing.join(',')}' does not exist.`);
+    return {
+      Snapshots: ids.map((SnapshotId) => {
+        const key = fake.snapshotKeys?.[SnapshotId];
+        return { SnapshotId, OwnerId: OWNER, State: 'completed', Encrypted: !!key, ...(key ? { KmsKeyId: key } : {}) };
+      }),
+    };
+  });
   ec2Mock.on(ModifyImageAttributeCommand).callsFake((input: ModifyImageAttributeCommandInput) => {
     const entry = fake.images[input.ImageId ?? ''];
     if (!entry) throw ec2Error('InvalidAMIID.NotFound');
     for (const p of input.LaunchPermission?.Remove ?? []) entry.launch = entry.launch.filter((q) => !sameGrant(p)(q));
     for (const p of input.LaunchPermission?.Add ?? []) if (!entry.launch.some(sameGrant(p))) entry.launch.push({ ...p });
+    timeline.push(`ModifyImageAttribute ${input.ImageId}`);
     return {};
   });
   ec2Mock.on(ModifySnapshotAttributeCommand).callsFake((input: { SnapshotId: string; OperationType?: string; UserIds?: string[] }) => {
@@ -144,6 +171,7 @@ function useFake(fake: FakeEc2): FakeEc2 {
     } else {
       throw ec2Error('MissingParameter', 'OperationType is required in this request form');
     }
+    timeline.push(`ModifySnapshotAttribute ${input.SnapshotId} ${input.OperationType}`);
     return {};
   });
   return fake;
@@ -157,9 +185,9 @@ function givenImage(launch: LaunchPermission[] = [], snapshots: Record<string, s
   });
 }
 
-const READS = [DescribeImagesCommand, DescribeImageAttributeCommand, DescribeSnapshotAttributeCommand];
+const READS = [DescribeImagesCommand, DescribeImageAttributeCommand, DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand];
 
-/** Every call that is not one of the three reads (i.e. anything that could change AWS). */
+/** Every EC2 call that is not one of the reads (i.e. anything that could change AWS). */
 function mutatingCalls(): unknown[] {
   return ec2Mock.calls().map((c) => c.args[0]).filter((cmd) => !READS.some((R) => cmd instanceof R));
 }
@@ -189,6 +217,10 @@ async function failure(event: CloudFormationCustomResourceEvent): Promise<Error>
 
 beforeEach(() => {
   ec2Mock.reset();
+  kmsMock.reset();
+  // Any KMS call a test did not set up fails loudly (tests of unencrypted AMIs expect none).
+  kmsMock.onAnyCommand().rejects(new Error('unexpected KMS call'));
+  timeline.length = 0;
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -198,7 +230,7 @@ describe('Create', () => {
     givenImage();
     const response = await handler(createEvent(props({ Accounts: [A, B], OrganizationArns: [ORG], OrganizationalUnitArns: [OU] })));
 
-    expect(response).toEqual({ PhysicalResourceId: `shared-ami:${IMAGE}`, Data: { ImageId: IMAGE } });
+    expect(response).toEqual({ PhysicalResourceId: `shared-ami:${IMAGE}`, Data: noGrants(IMAGE) });
     expect(ec2Mock).toHaveReceivedCommandWith(DescribeImagesCommand, { ImageIds: [IMAGE] });
     expect(ec2Mock).toHaveReceivedCommandWith(DescribeImageAttributeCommand, { ImageId: IMAGE, Attribute: 'launchPermission' });
     expect(ec2Mock).toHaveReceivedCommandTimes(ModifyImageAttributeCommand, 1);
@@ -287,7 +319,7 @@ describe('Create', () => {
     const short = 'ami-12345678';
     useFake({ images: { [short]: { image: image(short), launch: [] } }, snapshots: {} });
     const response = await handler(createEvent(props({ ImageId: short })));
-    expect(response).toEqual({ PhysicalResourceId: `shared-ami:${short}`, Data: { ImageId: short } });
+    expect(response).toEqual({ PhysicalResourceId: `shared-ami:${short}`, Data: noGrants(short) });
     expect(modifyImageInputs()).toEqual([{ ImageId: short, LaunchPermission: { Add: [{ UserId: A }, { UserId: B }] } }]);
   });
 });
@@ -376,7 +408,7 @@ describe('Update of the same image', () => {
     const next = props({ Accounts: [B, C], OrganizationalUnitArns: [OU] });
     const response = await handler(updateEvent(next, old));
 
-    expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE), Data: { ImageId: IMAGE } });
+    expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE), Data: noGrants(IMAGE) });
     expect(modifyImageInputs()).toEqual([{
       ImageId: IMAGE,
       LaunchPermission: {
@@ -509,7 +541,7 @@ describe('Update with a new image id', () => {
     const next = props({ ImageId: NEW_IMAGE, Accounts: [A, B, C], ShareSnapshots: 'true' });
     const response = await handler(updateEvent(next, old));
 
-    expect(response).toEqual({ PhysicalResourceId: `shared-ami:${NEW_IMAGE}`, Data: { ImageId: NEW_IMAGE } });
+    expect(response).toEqual({ PhysicalResourceId: `shared-ami:${NEW_IMAGE}`, Data: noGrants(NEW_IMAGE) });
     expect(modifyImageInputs()).toEqual([{ ImageId: NEW_IMAGE, LaunchPermission: { Add: [{ UserId: A }, { UserId: B }, { UserId: C }] } }]);
     expect(modifySnapshotInputs()).toEqual([{ SnapshotId: 'snap-new', Attribute: 'createVolumePermission', OperationType: 'add', UserIds: [A, B, C] }]);
     expect(callsMentioning(IMAGE)).toEqual([]);
@@ -532,7 +564,7 @@ describe('Update with a new image id', () => {
     const next = props({ ImageId: NEW_IMAGE, Accounts: [C] });
     const response = await handler(updateEvent(old, next, physicalId(NEW_IMAGE)));
 
-    expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE), Data: { ImageId: IMAGE } });
+    expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE), Data: noGrants(IMAGE) });
     expect(mutatingCalls()).toEqual([]); // A and B still hold the old image
     expect(callsMentioning(NEW_IMAGE)).toEqual([]);
   });
@@ -820,5 +852,741 @@ describe('shares that existed before this resource declared them', () => {
     expect(modifyImageInputs()).toEqual([]);
     await handler(updateEvent(old, next));
     expect(grantsOf(fake)).toEqual([{ UserId: A }, { UserId: OTHER }].map((p) => JSON.stringify(p)).sort());
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// KMS: a stateful KMS fake next to the EC2 one
+// ---------------------------------------------------------------------------------------------
+
+describe('KMS grants', () => {
+  const KEY_1_ID = '1234abcd-12ab-34cd-56ef-1234567890ab';
+  const KEY_2_ID = '0987dcba-09fe-87dc-65ba-ab0987654321';
+  const EBS_KEY_ID = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
+  const keyArn = (id: string): string => `arn:aws:kms:us-east-1:${OWNER}:key/${id}`;
+  const KEY_1 = keyArn(KEY_1_ID);
+  const KEY_2 = keyArn(KEY_2_ID);
+  const EBS_KEY = keyArn(EBS_KEY_ID);
+  const root = (account: string): string => `arn:aws:iam::${account}:root`;
+  const asg = (account: string): string => `arn:aws:iam::${account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
+  const NAME = grantNameOf(IMAGE);
+  const OPERATIONS = [...KMS_GRANT_OPERATIONS];
+
+  interface FakeKey {
+    readonly id: string;
+    readonly arn: string;
+    readonly manager: 'AWS' | 'CUSTOMER';
+    readonly aliases: string[];
+  }
+
+  interface FakeKms {
+    readonly keys: FakeKey[];
+    /** key ARN → its grants, in creation order */
+    readonly grants: Record<string, GrantListEntry[]>;
+    /** ListGrants pages hold at most this many grants (and at most the request's Limit). */
+    pageSize: number;
+    /** Width of the generated grant ids (real ones are 64 hex digits). */
+    grantIdWidth: number;
+    /** A CreateGrant refusal to inject, e.g. InvalidArnException for a grantee that does not exist. */
+    refuse?: (input: CreateGrantCommandInput) => Error | undefined;
+    created: number;
+  }
+
+  function kmsError(name: string, message = `${name} (mocked)`): KMSServiceException {
+    return new KMSServiceException({ name, message, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+  }
+
+  const grantIdOf = (n: number, width = 64): string => n.toString(16).padStart(width, '0');
+
+  /** Points every KMS command of the mock at `fake`, behaving like KMS does (no Name idempotency is relied on). */
+  function useKms(fake: FakeKms): FakeKms {
+    const resolve = (keyId: string | undefined): FakeKey => {
+      const key = fake.keys.find((k) => k.arn === keyId || k.id === keyId || k.aliases.includes(keyId ?? '')
+        || k.aliases.some((a) => keyId === `arn:aws:kms:us-east-1:${OWNER}:${a}`));
+      if (!key) throw kmsError('NotFoundException', `Key '${keyId}' does not exist`);
+      return key;
+    };
+    kmsMock.on(DescribeKeyCommand).callsFake((input: { KeyId?: string }) => {
+      const key = resolve(input.KeyId);
+      return { KeyMetadata: { KeyId: key.id, Arn: key.arn, KeyManager: key.manager, KeyState: 'Enabled', Enabled: true } };
+    });
+    kmsMock.on(ListGrantsCommand).callsFake((input: ListGrantsCommandInput) => {
+      const all = fake.grants[resolve(input.KeyId).arn] ?? [];
+      if (input.Marker !== undefined && !/^m-\d+$/.test(input.Marker)) throw kmsError('InvalidMarkerException');
+      const start = input.Marker ? Number(input.Marker.slice(2)) : 0;
+      const size = Math.min(fake.pageSize, input.Limit ?? 50);
+      const end = start + size;
+      const truncated = end < all.length;
+      return { Grants: all.slice(start, end).map((g) => ({ ...g })), Truncated: truncated, ...(truncated ? { NextMarker: `m-${end}` } : {}) };
+    });
+    kmsMock.on(CreateGrantCommand).callsFake((input: CreateGrantCommandInput) => {
+      const key = resolve(input.KeyId);
+      const refused = fake.refuse?.(input);
+      if (refused) throw refused;
+      if (key.manager === 'AWS') throw kmsError('AccessDeniedException', 'AWS managed keys cannot be granted to other accounts');
+      const grantId = grantIdOf(++fake.created, fake.grantIdWidth);
+      (fake.grants[key.arn] ??= []).push({
+        KeyId: key.arn, GrantId: grantId, Name: input.Name, GranteePrincipal: input.GranteePrincipal, Operations: [...(input.Operations ?? [])],
+      });
+      timeline.push(`CreateGrant ${key.arn} ${input.GranteePrincipal}`);
+      return { GrantId: grantId, GrantToken: `token-${grantId}` };
+    });
+    kmsMock.on(RevokeGrantCommand).callsFake((input: { KeyId?: string; GrantId?: string }) => {
+      const key = resolve(input.KeyId);
+      const grants = fake.grants[key.arn] ?? [];
+      const i = grants.findIndex((g) => g.GrantId === input.GrantId);
+      if (i < 0) throw kmsError('NotFoundException', `Grant ${input.GrantId} not found`);
+      grants.splice(i, 1);
+      timeline.push(`RevokeGrant ${key.arn} ${input.GrantId}`);
+      return {};
+    });
+    return fake;
+  }
+
+  /** Two customer managed keys (KEY_1 with an alias) and the AWS managed aws/ebs key, no grants. */
+  function givenKeys(): FakeKms {
+    return useKms({
+      keys: [
+        { id: KEY_1_ID, arn: KEY_1, manager: 'CUSTOMER', aliases: ['alias/golden'] },
+        { id: KEY_2_ID, arn: KEY_2, manager: 'CUSTOMER', aliases: [] },
+        { id: EBS_KEY_ID, arn: EBS_KEY, manager: 'AWS', aliases: ['alias/aws/ebs'] },
+      ],
+      grants: {},
+      pageSize: 100,
+      grantIdWidth: 64,
+      created: 0,
+    });
+  }
+
+  /** IMAGE with one snapshot per entry, each encrypted with the given key id/ARN/alias ('' = unencrypted). */
+  function givenEncryptedImage(snapshotKeys: Record<string, string>, launch: LaunchPermission[] = []): FakeEc2 {
+    return useFake({
+      images: { [IMAGE]: { image: image(IMAGE, Object.keys(snapshotKeys)), launch: launch.map((p) => ({ ...p })) } },
+      snapshots: Object.fromEntries(Object.keys(snapshotKeys).map((s) => [s, []])),
+      snapshotKeys: Object.fromEntries(Object.entries(snapshotKeys).filter(([, k]) => k !== '')),
+    });
+  }
+
+  /** A grant made directly in the fake (by this resource earlier, or by someone else with another name; null: no name). */
+  function seedGrant(kms: FakeKms, key: string, grantee: string, name: string | null = NAME, operations: string[] = OPERATIONS): string {
+    const grantId = grantIdOf(++kms.created, kms.grantIdWidth);
+    (kms.grants[key] ??= []).push({ KeyId: key, GrantId: grantId, Name: name ?? undefined, GranteePrincipal: grantee, Operations: [...operations] as GrantListEntry['Operations'] });
+    return grantId;
+  }
+
+  /** The grants on a key as `<grantee> <name>`, sorted. */
+  function grantsOn(kms: FakeKms, key: string): string[] {
+    return (kms.grants[key] ?? []).map((g) => `${g.GranteePrincipal} ${g.Name}`).sort();
+  }
+
+  const ours = (...grantees: string[]): string[] => grantees.map((g) => `${g} ${NAME}`).sort();
+
+  function createGrantInputs(): unknown[] {
+    return kmsMock.commandCalls(CreateGrantCommand).map((c) => c.args[0].input);
+  }
+
+  function revokeGrantInputs(): unknown[] {
+    return kmsMock.commandCalls(RevokeGrantCommand).map((c) => c.args[0].input);
+  }
+
+  /** Every KMS call that could change a key (anything but DescribeKey and ListGrants). */
+  function kmsMutatingCalls(): unknown[] {
+    return kmsMock.calls().map((c) => c.args[0]).filter((cmd) => !(cmd instanceof DescribeKeyCommand) && !(cmd instanceof ListGrantsCommand));
+  }
+
+  const grantInput = (key: string, grantee: string, name = NAME) => ({ KeyId: key, GranteePrincipal: grantee, Operations: OPERATIONS, Name: name });
+
+  describe('Create', () => {
+    test('two accounts and two customer managed keys: four grants, exact grantee, operations and name, all before the launch permissions', async () => {
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1, 'snap-2': KEY_2 });
+      const kms = givenKeys();
+      const response = await handler(createEvent(props({ Accounts: [A, B] })));
+
+      expect(ec2Mock).toHaveReceivedCommandWith(DescribeSnapshotsCommand, { SnapshotIds: ['snap-1', 'snap-2'] });
+      expect(kmsMock).toHaveReceivedCommandWith(DescribeKeyCommand, { KeyId: KEY_1 });
+      expect(kmsMock).toHaveReceivedCommandWith(DescribeKeyCommand, { KeyId: KEY_2 });
+      expect(kmsMock).toHaveReceivedCommandWith(ListGrantsCommand, { KeyId: KEY_1 });
+      expect(kmsMock).toHaveReceivedCommandWith(ListGrantsCommand, { KeyId: KEY_2 });
+      expect(createGrantInputs()).toEqual([
+        grantInput(KEY_1, root(A)), grantInput(KEY_1, root(B)), grantInput(KEY_2, root(A)), grantInput(KEY_2, root(B)),
+      ]);
+      expect(timeline).toEqual([
+        `CreateGrant ${KEY_1} ${root(A)}`, `CreateGrant ${KEY_1} ${root(B)}`, `CreateGrant ${KEY_2} ${root(A)}`, `CreateGrant ${KEY_2} ${root(B)}`,
+        `ModifyImageAttribute ${IMAGE}`,
+      ]);
+      expect(grantsOf(fake)).toEqual([{ UserId: A }, { UserId: B }].map((p) => JSON.stringify(p)).sort());
+      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A), root(B)));
+      expect(grantsOn(kms, KEY_2)).toEqual(ours(root(A), root(B)));
+      expect(response).toEqual({
+        PhysicalResourceId: physicalId(IMAGE),
+        Data: { ImageId: IMAGE, GrantIds: [1, 2, 3, 4].map((n) => grantIdOf(n)).join(','), GrantCount: '4', GrantName: NAME },
+      });
+    });
+
+    test('unencrypted snapshots (the default) are read with DescribeSnapshots and need no KMS call', async () => {
+      givenEncryptedImage({ 'snap-1': '', 'snap-2': '' });
+      const response = await handler(createEvent(props()));
+      expect(ec2Mock).toHaveReceivedCommandWith(DescribeSnapshotsCommand, { SnapshotIds: ['snap-1', 'snap-2'] });
+      expect(kmsMock.calls()).toHaveLength(0);
+      expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE), Data: noGrants(IMAGE) });
+    });
+
+    test('only the encrypted snapshots\' keys are granted', async () => {
+      givenEncryptedImage({ 'snap-1': '', 'snap-2': KEY_2 });
+      const kms = givenKeys();
+      await handler(createEvent(props({ Accounts: [A] })));
+      expect(kmsMock).toHaveReceivedCommandTimes(DescribeKeyCommand, 1);
+      expect(createGrantInputs()).toEqual([grantInput(KEY_2, root(A))]);
+      expect(grantsOn(kms, KEY_1)).toEqual([]);
+    });
+
+    test('snapshots naming one key by id, by ARN and by alias get one grant per account on the key ARN', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1, 'snap-2': KEY_1_ID, 'snap-3': 'alias/golden', 'snap-4': KEY_1 });
+      const kms = givenKeys();
+      const response = await handler(createEvent(props({ Accounts: [A, B] })));
+
+      expect(kmsMock).toHaveReceivedCommandTimes(DescribeKeyCommand, 3);
+      expect(kmsMock).toHaveReceivedCommandTimes(ListGrantsCommand, 1);
+      expect(createGrantInputs()).toEqual([grantInput(KEY_1, root(A)), grantInput(KEY_1, root(B))]);
+      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A), root(B)));
+      expect(response.Data).toMatchObject({ GrantCount: '2' });
+    });
+
+    test('the same Create twice: no second CreateGrant, the same answer, the same grants', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1, 'snap-2': KEY_2 });
+      const kms = givenKeys();
+      const event = createEvent(props({ Accounts: [A, B] }));
+      const first = await handler(event);
+      const grants = JSON.stringify(kms.grants);
+
+      ec2Mock.resetHistory();
+      kmsMock.resetHistory();
+      const second = await handler(event);
+
+      expect(second).toEqual(first);
+      expect(kmsMutatingCalls()).toEqual([]);
+      expect(mutatingCalls()).toEqual([]);
+      expect(JSON.stringify(kms.grants)).toBe(grants);
+    });
+
+    test('follows ListGrants pages (Truncated / NextMarker) to find its grants behind others', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }, { UserId: B }]);
+      const kms = givenKeys();
+      kms.pageSize = 2;
+      for (const n of [1, 2, 3, 4, 5]) seedGrant(kms, KEY_1, root(FOREIGN), `someone-else-${n}`);
+      const grantA = seedGrant(kms, KEY_1, root(A));
+      const grantB = seedGrant(kms, KEY_1, root(B));
+
+      const response = await handler(createEvent(props({ Accounts: [A, B] })));
+
+      expect(kmsMock.commandCalls(ListGrantsCommand).map((c) => c.args[0].input.Marker)).toEqual([undefined, 'm-2', 'm-4', 'm-6']);
+      for (const c of kmsMock.commandCalls(ListGrantsCommand)) expect(c.args[0].input.KeyId).toBe(KEY_1);
+      expect(kmsMutatingCalls()).toEqual([]);
+      expect(response.Data).toEqual({ ImageId: IMAGE, GrantIds: `${grantA},${grantB}`, GrantCount: '2', GrantName: NAME });
+    });
+
+    test('an own grant missing an operation (changed by hand) is replaced: the new one first, the old one revoked last', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      const partial = seedGrant(kms, KEY_1, root(A), NAME, ['Decrypt', 'DescribeKey']);
+      const kept = seedGrant(kms, KEY_1, root(B));
+
+      const response = await handler(createEvent(props({ Accounts: [A, B] })));
+
+      expect(createGrantInputs()).toEqual([grantInput(KEY_1, root(A))]);
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: partial }]);
+      expect(timeline).toEqual([`CreateGrant ${KEY_1} ${root(A)}`, `ModifyImageAttribute ${IMAGE}`, `RevokeGrant ${KEY_1} ${partial}`]);
+      expect((kms.grants[KEY_1] ?? []).every((g) => OPERATIONS.every((op) => g.Operations?.includes(op as never)))).toBe(true);
+      expect(response.Data).toMatchObject({ GrantIds: `${kept},${grantIdOf(3)}`, GrantCount: '2' });
+    });
+
+    test('duplicate own grants (e.g. from an interrupted earlier run) are reduced to one', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }]);
+      const kms = givenKeys();
+      const first = seedGrant(kms, KEY_1, root(A));
+      const dup = seedGrant(kms, KEY_1, root(A));
+
+      const response = await handler(createEvent(props({ Accounts: [A] })));
+
+      expect(createGrantInputs()).toEqual([]);
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: dup }]);
+      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A)));
+      expect(response.Data).toMatchObject({ GrantIds: first, GrantCount: '1' });
+    });
+
+    test('AutoScalingRoleGrants "true" also grants each account\'s Auto Scaling service-linked role', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1, 'snap-2': KEY_2 });
+      const kms = givenKeys();
+      const response = await handler(createEvent(props({ Accounts: [A, B], AutoScalingRoleGrants: 'true' })));
+
+      expect(createGrantInputs()).toEqual([KEY_1, KEY_2].flatMap((k) => [root(A), asg(A), root(B), asg(B)].map((g) => grantInput(k, g))));
+      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A), asg(A), root(B), asg(B)));
+      expect(response.Data).toMatchObject({ GrantCount: '8' });
+    });
+
+    test('a consumer account without the Auto Scaling service-linked role: the sentence names the account and the fix', async () => {
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      kms.refuse = (input) => (input.GranteePrincipal === asg(B) ? kmsError('InvalidArnException', `Invalid principal ${asg(B)}`) : undefined);
+
+      const err = await failure(createEvent(props({ Accounts: [A, B], AutoScalingRoleGrants: 'true' })));
+
+      expect(err).toBeInstanceOf(ShareError);
+      expect(err.message).toBe(
+        `Account ${B} has no Auto Scaling service-linked role, so KMS key ${KEY_1} of AMI ${IMAGE} cannot be granted to it: create the role in ${B}`
+        + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.'
+        + ` Applied before the failure: KMS grant on ${KEY_1} to ${A}, KMS grant on ${KEY_1} to ${A} (Auto Scaling role), KMS grant on ${KEY_1} to ${B};`
+        + ` not applied: KMS grant on ${KEY_1} to ${B} (Auto Scaling role), launch permissions on ${IMAGE} +[${A}, ${B}].`
+        + ' The automatic rollback or a new deployment converges from here.',
+      );
+      expect(ec2Mock).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
+      expect(grantsOf(fake)).toEqual([]);
+      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A), asg(A), root(B)));
+    });
+
+    test('a grantee KMS refuses that is an account root: the sentence says to check the account', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      kms.refuse = (input) => (input.GranteePrincipal === root(A) ? kmsError('MalformedPolicyDocumentException') : undefined);
+      const err = await failure(createEvent(props({ Accounts: [A] })));
+      expect(err.message).toBe(
+        `KMS refused ${root(A)} as a grantee of key ${KEY_1} of AMI ${IMAGE} (MalformedPolicyDocumentException): check that account ${A} exists. Nothing was changed.`,
+      );
+      expect(mutatingCalls()).toEqual([]);
+    });
+
+    test('a disabled key: the sentence names the key and says to enable it', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      kms.refuse = () => kmsError('DisabledException', 'key is disabled');
+      const err = await failure(createEvent(props({ Accounts: [A] })));
+      expect(err.message).toBe(
+        `KMS key ${KEY_1} of AMI ${IMAGE} is disabled or pending deletion (DisabledException), so ${A} cannot be granted:`
+        + ' enable the key, or share an AMI encrypted with an enabled key. Nothing was changed.',
+      );
+    });
+
+    test('access denied on CreateGrant: the sentence names the key and the key policy', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      kms.refuse = () => kmsError('AccessDeniedException', 'User is not authorized to perform: kms:CreateGrant');
+      const err = await failure(createEvent(props({ Accounts: [A] })));
+      expect(err.message).toMatch(new RegExp(`^The share handler may not manage grants on KMS key ${KEY_1} of AMI ${IMAGE} for ${A} \\(AccessDeniedException\\): `
+        + `the key must be in account ${OWNER} and its key policy`));
+      expect(err.message).toMatch(/ Nothing was changed\.$/);
+    });
+
+    test('access denied while listing grants fails before any mutating call', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      givenKeys();
+      kmsMock.on(ListGrantsCommand).rejects(kmsError('AccessDeniedException'));
+      const err = await failure(createEvent(props({ Accounts: [A], OrganizationArns: [ORG] })));
+      expect(err).toBeInstanceOf(ShareError);
+      expect(err.message).toMatch(new RegExp(`^The share handler is not allowed to change AMI ${IMAGE} \\(AccessDeniedException\\)`));
+      expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+    });
+
+    test('a snapshot key KMS does not know fails before any mutating call', async () => {
+      givenEncryptedImage({ 'snap-1': keyArn('ffffffff-ffff-4fff-8fff-ffffffffffff') });
+      givenKeys();
+      const err = await failure(createEvent(props({ Accounts: [A] })));
+      expect(err.message).toMatch(new RegExp(`^Changing AMI ${IMAGE} failed \\(NotFoundException: `));
+      expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+    });
+  });
+
+  describe('the AWS managed key aws/ebs', () => {
+    test('fails before any mutating call (EC2 or KMS), naming the AMI, the snapshot and the fix', async () => {
+      const kms = givenKeys();
+      const existing = seedGrant(kms, KEY_1, root(C));
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1, 'snap-2': EBS_KEY }, [{ UserId: FOREIGN }]);
+
+      const err = await failure(createEvent(props({ Accounts: [A, B], ShareSnapshots: 'true' })));
+
+      expect(err).toBeInstanceOf(ShareError);
+      expect(err.message).toBe(
+        `AMI ${IMAGE} cannot be shared: its snapshot snap-2 is encrypted with the AWS managed key aws/ebs (${EBS_KEY}), which other accounts can never use;`
+        + ' copy the AMI re-encrypted with a customer managed key (ec2 copy-image --encrypted --kms-key-id <key>) and share the copy.',
+      );
+      expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+      expect(timeline).toEqual([]);
+      expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: FOREIGN })]);
+      expect(fake.snapshots).toEqual({ 'snap-1': [], 'snap-2': [] });
+      expect(kms.grants[KEY_1]?.map((g) => g.GrantId)).toEqual([existing]);
+    });
+
+    test('named by its alias, it fails the same way', async () => {
+      givenKeys();
+      givenEncryptedImage({ 'snap-1': 'alias/aws/ebs' });
+      const err = await failure(createEvent(props({ OrganizationArns: [ORG], Accounts: [] })));
+      expect(err.message).toContain(`its snapshot snap-1 is encrypted with the AWS managed key aws/ebs (${EBS_KEY})`);
+      expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+    });
+
+    test('the rollback of a failed opt-in (KmsGrants true -> false) on an aws/ebs AMI goes through (regression)', async () => {
+      givenEncryptedImage({ 'snap-1': EBS_KEY }, [{ UserId: A }]);
+      givenKeys();
+      const off = props({ Accounts: [A], KmsGrants: 'false' });
+      const on = props({ Accounts: [A] });
+      await expect(handler(updateEvent(on, off))).rejects.toThrow(/aws\/ebs/);
+      await expect(handler(updateEvent(off, on))).resolves.toMatchObject({ PhysicalResourceId: physicalId(IMAGE) });
+      expect(kmsMutatingCalls()).toEqual([]);
+    });
+
+    test('an Update to an aws/ebs AMI fails before changing anything', async () => {
+      givenKeys();
+      const fake = givenEncryptedImage({ 'snap-1': EBS_KEY }, [{ UserId: A }]);
+      const err = await failure(updateEvent(props({ Accounts: [B] }), props({ Accounts: [A] })));
+      expect(err.message).toMatch(/cannot be shared: its snapshot snap-1 is encrypted with the AWS managed key aws\/ebs/);
+      expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+      expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: A })]);
+    });
+
+    test('a Delete of an aws/ebs AMI still revokes its launch permissions (nothing to grant, nothing to refuse)', async () => {
+      givenKeys();
+      const fake = givenEncryptedImage({ 'snap-1': EBS_KEY }, [{ UserId: A }, { UserId: FOREIGN }]);
+      await handler(deleteEvent(props({ Accounts: [A] })));
+      expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: FOREIGN })]);
+      expect(kmsMutatingCalls()).toEqual([]);
+      expect(kmsMock).not.toHaveReceivedCommand(ListGrantsCommand);
+    });
+  });
+
+  describe('organizations and OUs', () => {
+    test('with a customer managed key the app does not declare: fails before any mutating call, naming the key and how to declare it', async () => {
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1 });
+      givenKeys();
+
+      const err = await failure(createEvent(props({ Accounts: [A], OrganizationArns: [ORG] })));
+
+      expect(err.message).toBe(
+        `AMI ${IMAGE} is encrypted with customer managed key ${KEY_1} (snapshot snap-1), and ${ORG} cannot receive a KMS grant:`
+        + ' pass that key to the SharedAmi as encryptionKeys (a kms.Key defined in your app) so its key policy admits the organization,'
+        + ' or share with accounts instead.',
+      );
+      expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+      expect(grantsOf(fake)).toEqual([]);
+    });
+
+    test('an OU with an undeclared key fails the same way, naming the OU', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_2 });
+      givenKeys();
+      const err = await failure(createEvent(props({ Accounts: [], OrganizationalUnitArns: [OU] })));
+      expect(err.message).toContain(`customer managed key ${KEY_2} (snapshot snap-1), and ${OU} cannot receive a KMS grant`);
+      expect(mutatingCalls()).toEqual([]);
+    });
+
+    test('with the key in DeclaredKeyArns: proceeds, grants the accounts only, and shares the AMI with the organization', async () => {
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+
+      const declared = props({ Accounts: [A], OrganizationArns: [ORG], OrganizationalUnitArns: [OU], DeclaredKeyArns: [KEY_1] });
+      const response = await handler(createEvent(declared));
+
+      expect(createGrantInputs()).toEqual([grantInput(KEY_1, root(A))]);
+      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A)));
+      expect(grantsOf(fake)).toEqual([{ UserId: A }, { OrganizationArn: ORG }, { OrganizationalUnitArn: OU }].map((p) => JSON.stringify(p)).sort());
+      expect(response.Data).toMatchObject({ GrantCount: '1' });
+    });
+
+    test('organizations alone with a declared key: no grant at all', async () => {
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1 });
+      givenKeys();
+      const response = await handler(createEvent(props({ Accounts: [], OrganizationArns: [ORG], DeclaredKeyArns: [KEY_1] })));
+      expect(kmsMutatingCalls()).toEqual([]);
+      expect(grantsOf(fake)).toEqual([JSON.stringify({ OrganizationArn: ORG })]);
+      expect(response.Data).toEqual(noGrants(IMAGE));
+    });
+
+    test('KmsGrants "false" lets organizations through with an undeclared key (the app manages the key itself)', async () => {
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1 });
+      await handler(createEvent(props({ Accounts: [], OrganizationArns: [ORG], KmsGrants: 'false' })));
+      expect(grantsOf(fake)).toEqual([JSON.stringify({ OrganizationArn: ORG })]);
+      expect(kmsMock.calls()).toHaveLength(0);
+    });
+  });
+
+  describe('Update', () => {
+    test('dropping an account revokes only its grants, on every key, after the launch permissions', async () => {
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1, 'snap-2': KEY_2 }, [{ UserId: A }, { UserId: B }]);
+      const kms = givenKeys();
+      const a1 = seedGrant(kms, KEY_1, root(A));
+      const b1 = seedGrant(kms, KEY_1, root(B));
+      const a2 = seedGrant(kms, KEY_2, root(A));
+      const b2 = seedGrant(kms, KEY_2, root(B));
+
+      const response = await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
+
+      expect(createGrantInputs()).toEqual([]);
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: b1 }, { KeyId: KEY_2, GrantId: b2 }]);
+      expect(timeline).toEqual([`ModifyImageAttribute ${IMAGE}`, `RevokeGrant ${KEY_1} ${b1}`, `RevokeGrant ${KEY_2} ${b2}`]);
+      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A)));
+      expect(grantsOn(kms, KEY_2)).toEqual(ours(root(A)));
+      expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: A })]);
+      expect(response.Data).toEqual({ ImageId: IMAGE, GrantIds: `${a1},${a2}`, GrantCount: '2', GrantName: NAME });
+    });
+
+    test('adding an account grants it on every key; the rollback revokes exactly those grants', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1, 'snap-2': KEY_2 }, [{ UserId: A }]);
+      const kms = givenKeys();
+      seedGrant(kms, KEY_1, root(A));
+      seedGrant(kms, KEY_2, root(A));
+      const before = JSON.stringify(kms.grants);
+      const update = updateEvent(props({ Accounts: [A, C] }), props({ Accounts: [A] }));
+
+      await handler(update);
+      expect(createGrantInputs()).toEqual([grantInput(KEY_1, root(C)), grantInput(KEY_2, root(C))]);
+
+      kmsMock.resetHistory();
+      await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, C] })));
+      expect(createGrantInputs()).toEqual([]);
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: grantIdOf(3) }, { KeyId: KEY_2, GrantId: grantIdOf(4) }]);
+      expect(JSON.stringify(kms.grants)).toBe(before);
+    });
+
+    test('an update that changes nothing makes no mutating call on EC2 or KMS', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }, { UserId: B }]);
+      const kms = givenKeys();
+      seedGrant(kms, KEY_1, root(A));
+      seedGrant(kms, KEY_1, root(B));
+      const p = props({ Accounts: [A, B] });
+      await handler(updateEvent(p, p));
+      expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+    });
+
+    test('turning AutoScalingRoleGrants off revokes the role grants and keeps the account grants', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }]);
+      const kms = givenKeys();
+      seedGrant(kms, KEY_1, root(A));
+      const role = seedGrant(kms, KEY_1, asg(A));
+      await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A], AutoScalingRoleGrants: 'true' })));
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: role }]);
+      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A)));
+      expect(mutatingCalls()).toEqual([]);
+    });
+
+    test('turning KmsGrants off revokes every own grant and keeps the launch permissions', async () => {
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }]);
+      const kms = givenKeys();
+      const own = seedGrant(kms, KEY_1, root(A));
+      const response = await handler(updateEvent(props({ Accounts: [A], KmsGrants: 'false' }), props({ Accounts: [A] })));
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: own }]);
+      expect(kms.grants[KEY_1]).toEqual([]);
+      expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: A })]);
+      expect(response.Data).toMatchObject({ GrantIds: '', GrantCount: '0' });
+    });
+
+    test('turning KmsGrants on grants the accounts', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }]);
+      givenKeys();
+      await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A], KmsGrants: 'false' })));
+      expect(createGrantInputs()).toEqual([grantInput(KEY_1, root(A))]);
+      expect(mutatingCalls()).toEqual([]);
+    });
+
+    test('a grant revoked by someone else in the meantime (RevokeGrant NotFoundException) counts as revoked', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }, { UserId: B }]);
+      const kms = givenKeys();
+      seedGrant(kms, KEY_1, root(A));
+      const b = seedGrant(kms, KEY_1, root(B));
+      kmsMock.on(RevokeGrantCommand).rejects(kmsError('NotFoundException', `Grant ${b} not found`));
+
+      const response = await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
+
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: b }]);
+      expect(response.Data).toMatchObject({ GrantCount: '1' });
+    });
+
+    test('any other RevokeGrant failure fails the update and says what was applied', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }, { UserId: B }]);
+      const kms = givenKeys();
+      seedGrant(kms, KEY_1, root(A));
+      const b = seedGrant(kms, KEY_1, root(B));
+      kmsMock.on(RevokeGrantCommand).rejects(kmsError('KMSInternalException', 'internal'));
+
+      const err = await failure(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
+
+      expect(err.message).toBe(
+        `Changing KMS key ${KEY_1} of AMI ${IMAGE} for ${B} failed (KMSInternalException: internal): fix the cause and deploy again.`
+        + ` Applied before the failure: launch permissions on ${IMAGE} -[${B}]; not applied: revoke KMS grant ${b} on ${KEY_1} from ${B}.`
+        + ' The automatic rollback or a new deployment converges from here.',
+      );
+    });
+
+    test('a new image gets grants under its own name; the old image\'s grants on the same key stay until its Delete', async () => {
+      useFake({
+        images: {
+          [IMAGE]: { image: image(IMAGE, ['snap-old']), launch: [{ UserId: A }] },
+          [NEW_IMAGE]: { image: image(NEW_IMAGE, ['snap-new']), launch: [] },
+        },
+        snapshots: { 'snap-old': [], 'snap-new': [] },
+        snapshotKeys: { 'snap-old': KEY_1, 'snap-new': KEY_1 },
+      });
+      const kms = givenKeys();
+      const old = seedGrant(kms, KEY_1, root(A));
+      const before = props({ ImageId: IMAGE, Accounts: [A] });
+      const after = props({ ImageId: NEW_IMAGE, Accounts: [A] });
+
+      const response = await handler(updateEvent(after, before));
+
+      expect(createGrantInputs()).toEqual([grantInput(KEY_1, root(A), grantNameOf(NEW_IMAGE))]);
+      expect(revokeGrantInputs()).toEqual([]);
+      expect(response).toEqual({
+        PhysicalResourceId: physicalId(NEW_IMAGE),
+        Data: { ImageId: NEW_IMAGE, GrantIds: grantIdOf(2), GrantCount: '1', GrantName: grantNameOf(NEW_IMAGE) },
+      });
+
+      // CloudFormation's cleanup: Delete of the old physical id revokes the old image's grant only.
+      await handler(deleteEvent(before, physicalId(IMAGE)));
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: old }]);
+      expect(grantsOn(kms, KEY_1)).toEqual([`${root(A)} ${grantNameOf(NEW_IMAGE)}`]);
+    });
+  });
+
+  describe('grants made outside this resource', () => {
+    test('survive create, update and delete, even when they are for a declared account', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      const console1 = seedGrant(kms, KEY_1, root(A), 'made-in-the-console');
+      const unnamed = seedGrant(kms, KEY_1, root(B), null);
+      const otherResource = seedGrant(kms, KEY_1, root(A), 'cdk-shared-images/s/OtherShare/' + IMAGE);
+      const outside = [console1, unnamed, otherResource];
+      const outsideIds = (): string[] => (kms.grants[KEY_1] ?? []).map((g) => g.GrantId!).filter((id) => outside.includes(id));
+
+      const v1 = props({ Accounts: [A, B] });
+      const created = await handler(createEvent(v1));
+      expect(createGrantInputs()).toEqual([grantInput(KEY_1, root(A)), grantInput(KEY_1, root(B))]);
+      expect(outsideIds()).toEqual(outside);
+      expect(created.Data).toMatchObject({ GrantIds: `${grantIdOf(4)},${grantIdOf(5)}`, GrantCount: '2' });
+
+      const v2 = props({ Accounts: [B] });
+      await handler(updateEvent(v2, v1));
+      expect(outsideIds()).toEqual(outside);
+
+      await handler(deleteEvent(v2));
+      expect(outsideIds()).toEqual(outside);
+      expect(kms.grants[KEY_1]).toHaveLength(3);
+      const revoked = revokeGrantInputs().map((i) => (i as { GrantId: string }).GrantId);
+      expect(revoked.sort()).toEqual([grantIdOf(4), grantIdOf(5)]);
+    });
+  });
+
+  describe('Delete', () => {
+    test('revokes every own grant on every key, after the launch permissions', async () => {
+      const fake = givenEncryptedImage({ 'snap-1': KEY_1, 'snap-2': KEY_2 }, [{ UserId: A }, { UserId: B }]);
+      const kms = givenKeys();
+      const ids = [seedGrant(kms, KEY_1, root(A)), seedGrant(kms, KEY_1, asg(A)), seedGrant(kms, KEY_2, root(B))];
+
+      const response = await handler(deleteEvent(props({ Accounts: [A, B] })));
+
+      expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE) });
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: ids[0] }, { KeyId: KEY_1, GrantId: ids[1] }, { KeyId: KEY_2, GrantId: ids[2] }]);
+      expect(timeline[0]).toBe(`ModifyImageAttribute ${IMAGE}`);
+      expect(createGrantInputs()).toEqual([]);
+      expect(kms.grants).toEqual({ [KEY_1]: [], [KEY_2]: [] });
+      expect(grantsOf(fake)).toEqual([]);
+    });
+
+    test('revokes own grants even for accounts no longer in the properties (ownership is by grant name)', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      const stray = seedGrant(kms, KEY_1, root(C));
+      await handler(deleteEvent(props({ Accounts: [A] })));
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: stray }]);
+    });
+
+    test('the same Delete twice: the second makes no mutating call', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }]);
+      const kms = givenKeys();
+      seedGrant(kms, KEY_1, root(A));
+      const event = deleteEvent(props({ Accounts: [A] }));
+      await handler(event);
+      ec2Mock.resetHistory();
+      kmsMock.resetHistory();
+      await handler(event);
+      expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+    });
+
+    test('a key deleted since (DescribeKey NotFoundException) does not fail the Delete; launch permissions are still revoked', async () => {
+      givenEncryptedImage({ 'snap-1': keyArn('ffffffff-ffff-4fff-8fff-ffffffffffff') }, [{ UserId: A }, { UserId: FOREIGN }]);
+      givenKeys();
+      await expect(handler(deleteEvent(props({ Accounts: [A] })))).resolves.toEqual({ PhysicalResourceId: physicalId(IMAGE) });
+      expect(modifyImageInputs()).toEqual([{ ImageId: IMAGE, LaunchPermission: { Remove: [{ UserId: A }] } }]);
+      expect(kmsMutatingCalls()).toEqual([]);
+    });
+
+    test('a key pending deletion (ListGrants KMSInvalidStateException) does not fail the Delete', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }]);
+      givenKeys();
+      kmsMock.on(ListGrantsCommand).rejects(kmsError('KMSInvalidStateException', 'pending deletion'));
+      await expect(handler(deleteEvent(props({ Accounts: [A] })))).resolves.toEqual({ PhysicalResourceId: physicalId(IMAGE) });
+      expect(modifyImageInputs()).toEqual([{ ImageId: IMAGE, LaunchPermission: { Remove: [{ UserId: A }] } }]);
+    });
+
+    test('a grant already gone (RevokeGrant NotFoundException) does not fail the delete', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }]);
+      const kms = givenKeys();
+      const g = seedGrant(kms, KEY_1, root(A));
+      kmsMock.on(RevokeGrantCommand).rejects(kmsError('NotFoundException'));
+      await expect(handler(deleteEvent(props({ Accounts: [A] })))).resolves.toEqual({ PhysicalResourceId: physicalId(IMAGE) });
+      expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: g }]);
+    });
+
+    test('RemovalPolicy "retain" keeps the grants and makes no KMS call', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }]);
+      const kms = givenKeys();
+      seedGrant(kms, KEY_1, root(A));
+      await handler(deleteEvent(props({ Accounts: [A], RemovalPolicy: 'retain' })));
+      expect(kmsMock.calls()).toHaveLength(0);
+      expect(ec2Mock.calls()).toHaveLength(0);
+      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A)));
+    });
+  });
+
+  describe('KmsGrants "false"', () => {
+    test.each<[string, () => CloudFormationCustomResourceEvent]>([
+      ['Create', () => createEvent(props({ Accounts: [A], KmsGrants: 'false' }))],
+      ['Update', () => updateEvent(props({ Accounts: [A, B], KmsGrants: 'false' }), props({ Accounts: [A], KmsGrants: 'false' }))],
+      ['Delete', () => deleteEvent(props({ Accounts: [A], KmsGrants: 'false' }))],
+    ])('%s makes no KMS call and does not read the snapshots, even for aws/ebs', async (_, event) => {
+      givenEncryptedImage({ 'snap-1': KEY_1, 'snap-2': EBS_KEY }, [{ UserId: A }]);
+      const kms = givenKeys();
+      seedGrant(kms, KEY_1, root(A));
+      await handler(event());
+      expect(kmsMock.calls()).toHaveLength(0);
+      expect(ec2Mock).not.toHaveReceivedCommand(DescribeSnapshotsCommand);
+      expect(kms.grants[KEY_1]).toHaveLength(1);
+    });
+  });
+
+  describe('GrantIds and GrantCount in Data', () => {
+    const accountsN = (n: number): string[] => Array.from({ length: n }, (_, i) => String(100000000000 + i));
+
+    test('GrantIds carries every id while the list fits in 2000 characters (exactly 2000 here)', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      kms.grantIdWidth = 86; // 23 ids of 86 characters and 22 commas: exactly 2000
+      const response = await handler(createEvent(props({ Accounts: accountsN(23) })));
+      const ids = Array.from({ length: 23 }, (_, i) => grantIdOf(i + 1, 86)).join(',');
+      expect(ids).toHaveLength(2000);
+      expect(response.Data).toEqual({ ImageId: IMAGE, GrantIds: ids, GrantCount: '23', GrantName: NAME });
+    });
+
+    test('GrantIds is empty when the list would be longer than 2000 characters; GrantCount still counts', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      kms.grantIdWidth = 86; // 24 ids: 2087 characters
+      const response = await handler(createEvent(props({ Accounts: accountsN(24) })));
+      expect(kms.grants[KEY_1]).toHaveLength(24);
+      expect(response.Data).toEqual({ ImageId: IMAGE, GrantIds: '', GrantCount: '24', GrantName: NAME });
+    });
   });
 });

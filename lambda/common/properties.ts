@@ -1,0 +1,70 @@
+/**
+ * Reading custom-resource properties as CloudFormation delivers them (anything may arrive): one
+ * reader for every handler, collecting every problem so the user gets them all in one sentence.
+ */
+import { ShareError } from './errors';
+import { summarize } from './sets';
+import { REMOVAL_RETAIN, REMOVAL_REVOKE } from '../../src/private/contract';
+import { checkRecipient, RecipientKind, show } from '../../src/private/validation';
+
+export class PropertyReader {
+  /** Every problem found so far, in reading order. */
+  public readonly problems: string[] = [];
+
+  constructor(private readonly raw: Record<string, unknown>, allowedKeys: readonly string[]) {
+    const unknownKeys = Object.keys(raw).filter((k) => !allowedKeys.includes(k));
+    if (unknownKeys.length > 0) {
+      this.problems.push(`unknown properties ${summarize(unknownKeys)} (the handler and the construct are from different versions?)`);
+    }
+  }
+
+  /** A property checked by `check` (which returns a problem or undefined). */
+  public check(problem: string | undefined): void {
+    if (problem) this.problems.push(problem);
+  }
+
+  /** A list of recipients of one kind: well-formed ones, de-duplicated in order; each bad one is a problem. */
+  public list(key: string, kind: RecipientKind): string[] {
+    const value = this.raw[key];
+    if (value === undefined || value === null || value === '') return [];
+    if (!Array.isArray(value)) {
+      this.problems.push(`${key} must be a list, got ${show(value)}`);
+      return [];
+    }
+    const good: string[] = [];
+    for (const item of value) {
+      const p = checkRecipient(kind, item);
+      if (p) this.problems.push(`${key}: ${p}`);
+      else good.push(item as string);
+    }
+    return [...new Set(good)];
+  }
+
+  /** A 'true' / 'false' flag (CloudFormation stringifies booleans). */
+  public flag(key: string, byDefault: boolean): boolean {
+    const v = this.raw[key];
+    if (v === undefined) return byDefault;
+    if (!['true', 'false', true, false].includes(v as string)) this.problems.push(`${key} must be "true" or "false", got ${show(v)}`);
+    return v === 'true' || v === true;
+  }
+
+  /** The `RemovalPolicy` property: what a Delete does to the shares. */
+  public removal(): typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN {
+    const removal = this.raw.RemovalPolicy ?? REMOVAL_REVOKE;
+    if (removal !== REMOVAL_REVOKE && removal !== REMOVAL_RETAIN) {
+      this.problems.push(`RemovalPolicy must be "${REMOVAL_REVOKE}" or "${REMOVAL_RETAIN}", got ${show(removal)}`);
+    }
+    return removal === REMOVAL_RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE;
+  }
+
+  /** The image id as given (a string, or whatever arrived, stringified). */
+  public imageId(): string {
+    return typeof this.raw.ImageId === 'string' ? this.raw.ImageId : String(this.raw.ImageId);
+  }
+
+  /** Strict reading: any problem rejects the whole event before anything changes in AWS. */
+  public throwIfInvalid(construct: string): void {
+    if (this.problems.length === 0) return;
+    throw new ShareError(`${construct} for ${show(this.raw.ImageId)} was not changed because its properties are invalid: ${this.problems.join('; ')}. Fix the ${construct} construct's props and deploy again.`);
+  }
+}
