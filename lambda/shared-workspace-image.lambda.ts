@@ -1,4 +1,227 @@
-/** SharedWorkspaceImage custom-resource handler: not built yet (issue 4). */
-export async function handler(): Promise<never> {
-  throw new Error('SharedWorkspaceImage is not implemented yet');
+/**
+ * SharedWorkspaceImage custom-resource handler: a thin router over the pure decisions in
+ * ./workspaces/plan and the WorkSpaces calls in ./workspaces/workspaces-adapter.
+ *
+ * One function serves both of the Provider framework's calls. onEvent (a CloudFormation event)
+ * checks everything and, when the image is AVAILABLE, shares at once; when it is PENDING it changes
+ * nothing and hands over to isComplete, which the framework then calls every query interval until
+ * the image is AVAILABLE (share, complete), in ERROR (fail) or waited on too long (fail). The
+ * onEvent answer carries a completion marker that the framework passes on to isComplete and that
+ * CloudFormation never sends: that marker is how the two calls are told apart.
+ */
+import type { WorkspaceImage } from '@aws-sdk/client-workspaces';
+import type {
+  CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
+  CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
+} from 'aws-lambda';
+import { awsErrorCode, ShareError } from './common/errors';
+import {
+  imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
+} from './common/event';
+import { Outcome, runBounded } from './workspaces/concurrency';
+import {
+  assessImage, Completion, COMPLETION_KEY, completionOf, describeChanges, explainFailure, explainPartialFailure, FailedChange,
+  nothingToRevoke, parseWorkspaceImageProperties, pendingTooLong, PENDING_WAIT_LIMIT_MINUTES, PermissionChange, planChanges,
+  SHARE_CONCURRENCY, unshareMayBeNoop, WORKSPACE_IMAGE_ID, WorkspaceShareSpec,
+} from './workspaces/plan';
+import * as workspaces from './workspaces/workspaces-adapter';
+import { SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, SharedWorkspaceImageResourceAttributes } from '../src/private/contract';
+
+/** What the Provider framework passes to isComplete: the CloudFormation event merged with the onEvent answer. */
+export type IsCompleteEvent = CloudFormationCustomResourceEvent & OnEventResponse & { readonly [COMPLETION_KEY]: Completion };
+
+/** What isComplete answers (no `Data` while not complete: the framework rejects it). */
+export interface IsCompleteResponse {
+  readonly IsComplete: boolean;
+}
+
+/** An onEvent answer: the framework's fields plus the completion marker for isComplete. */
+export type WorkspaceImageOnEventResponse = OnEventResponse & { readonly [COMPLETION_KEY]: Completion };
+
+export async function handler(
+  event: CloudFormationCustomResourceEvent | IsCompleteEvent,
+): Promise<WorkspaceImageOnEventResponse | IsCompleteResponse> {
+  const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
+  const completion = completionOf(event);
+  log({ call: completion ? 'isComplete' : 'onEvent', requestType: event.RequestType, physicalId, completion, properties: ownProperties(event.ResourceProperties) });
+  if (completion) return isComplete(event as IsCompleteEvent, completion);
+  switch (event.RequestType) {
+    case 'Create': return onCreate(event);
+    case 'Update': return onUpdate(event);
+    case 'Delete': return onDelete(event);
+    default: throw new ShareError(`Unknown request type ${JSON.stringify((event as { RequestType?: unknown }).RequestType)}.`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// onEvent
+// ---------------------------------------------------------------------------------------------
+
+async function onCreate(
+  event: CloudFormationCustomResourceCreateEvent | CloudFormationCustomResourceUpdateEvent,
+): Promise<WorkspaceImageOnEventResponse> {
+  const ctx = stackContext(event);
+  const spec = parseWorkspaceImageProperties(ownProperties(event.ResourceProperties), 'strict');
+  return shareOrWait(ctx, spec.imageId, undefined, spec);
+}
+
+async function onUpdate(event: CloudFormationCustomResourceUpdateEvent): Promise<WorkspaceImageOnEventResponse> {
+  const ctx = stackContext(event);
+  const after = parseWorkspaceImageProperties(ownProperties(event.ResourceProperties), 'strict');
+  const before = parseWorkspaceImageProperties(ownProperties(event.OldResourceProperties), 'lenient');
+  const inEffect = imageIdFromPhysicalId(SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, WORKSPACE_IMAGE_ID, event.PhysicalResourceId) ?? before.imageId;
+  if (inEffect !== after.imageId) {
+    // A new image is a new share: share there, return its physical id, and CloudFormation's later
+    // Delete of the old physical id unshares the old image (on rollback, the reverse).
+    return onCreate(event);
+  }
+  return shareOrWait(ctx, after.imageId, before, after);
+}
+
+async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise<WorkspaceImageOnEventResponse> {
+  const done = { PhysicalResourceId: event.PhysicalResourceId, [COMPLETION_KEY]: { Step: 'done' } } as const;
+  const imageId = imageIdFromPhysicalId(SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, WORKSPACE_IMAGE_ID, event.PhysicalResourceId);
+  if (!imageId) {
+    log({ skip: 'physical id was not issued by this handler (e.g. after a failed create): nothing to unshare' });
+    return done;
+  }
+  const spec = parseWorkspaceImageProperties(ownProperties(event.ResourceProperties), 'lenient');
+  if (spec.removal === 'retain') {
+    log({ skip: `RemovalPolicy retain: the shares of ${imageId} stay` });
+    return done;
+  }
+  const ctx = stackContext(event);
+  const image = await read(ctx, imageId, () => workspaces.describeImage(imageId));
+  const skip = nothingToRevoke(imageId, image, ctx.account);
+  if (skip) {
+    log({ skip });
+    return done;
+  }
+  await converge(ctx, imageId, image!, { ...spec, imageId }, undefined);
+  return done;
+}
+
+/**
+ * Checks the image before any change: shares now when it is AVAILABLE, hands over to isComplete
+ * (changing nothing) while it is PENDING, fails on anything else.
+ */
+async function shareOrWait(
+  ctx: StackContext, imageId: string, before: WorkspaceShareSpec | undefined, after: WorkspaceShareSpec,
+): Promise<WorkspaceImageOnEventResponse> {
+  const image = await read(ctx, imageId, () => workspaces.describeImage(imageId));
+  const verdict = assessImage(imageId, image, ctx.account, ctx.region);
+  if (verdict.kind === 'fail') throw new ShareError(verdict.message);
+  if (verdict.kind === 'wait') {
+    const deadline = Date.now() + PENDING_WAIT_LIMIT_MINUTES * 60_000;
+    log({ wait: `WorkSpaces image ${imageId} is PENDING: sharing once it is AVAILABLE`, deadline: new Date(deadline).toISOString() });
+    return respond(imageId, { Step: 'wait', ImageId: imageId, Before: before ? 'old' : 'none', Deadline: deadline });
+  }
+  await converge(ctx, imageId, image!, before, after);
+  return respond(imageId, { Step: 'done' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// isComplete
+// ---------------------------------------------------------------------------------------------
+
+async function isComplete(event: IsCompleteEvent, completion: Completion): Promise<IsCompleteResponse> {
+  if (completion.Step === 'done') return { IsComplete: true };
+  const ctx = stackContext(event);
+  const after = parseWorkspaceImageProperties(ownProperties(event.ResourceProperties), 'strict');
+  if (after.imageId !== completion.ImageId) {
+    throw new ShareError(`The isComplete call waits for WorkSpaces image ${completion.ImageId} but the resource declares ${after.imageId}: deploy again.`);
+  }
+  const before = completion.Before === 'old' && event.RequestType === 'Update'
+    ? parseWorkspaceImageProperties(ownProperties(event.OldResourceProperties), 'lenient')
+    : undefined;
+  const image = await read(ctx, after.imageId, () => workspaces.describeImage(after.imageId));
+  const verdict = assessImage(after.imageId, image, ctx.account, ctx.region);
+  if (verdict.kind === 'fail') throw new ShareError(verdict.message);
+  if (verdict.kind === 'wait') {
+    if (Date.now() >= completion.Deadline) throw new ShareError(pendingTooLong(after.imageId));
+    log({ wait: `WorkSpaces image ${after.imageId} is still PENDING` });
+    return { IsComplete: false };
+  }
+  await converge(ctx, after.imageId, image!, before, after);
+  return { IsComplete: true };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading and changing the permissions
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Reads every account the image is shared with, plans the delta from `before` to `after`, and
+ * applies it: one UpdateWorkspaceImagePermission per account, SHARE_CONCURRENCY at a time. Every
+ * check and read happens before the first change; after a failure no new call starts.
+ */
+async function converge(
+  ctx: StackContext, imageId: string, image: WorkspaceImage, before: WorkspaceShareSpec | undefined, after: WorkspaceShareSpec | undefined,
+): Promise<void> {
+  const deleting = after === undefined;
+  let current: string[];
+  try {
+    current = await workspaces.sharedAccounts(imageId);
+  } catch (err) {
+    if (deleting && awsErrorCode(err) === 'ResourceNotFoundException') {
+      log({ skip: `WorkSpaces image ${imageId} no longer exists: its shares went with it` });
+      return;
+    }
+    throw new ShareError(explainFailure(err, imageId, undefined, ctx.account, image));
+  }
+
+  const changes = planChanges(before, after, current);
+  log({ imageId, sharedWith: current.length, plan: describeChanges(changes) });
+  if (changes.length === 0) return;
+
+  const outcomes = await runBounded(changes, SHARE_CONCURRENCY, (change) => applyChange(imageId, change), { stopOnFailure: true });
+  const failed: FailedChange[] = outcomes.flatMap((o) => (o.status === 'rejected'
+    ? [{ change: o.item, message: explainFailure(o.error, imageId, o.item, ctx.account, image) }]
+    : []));
+  if (failed.length > 0) {
+    const applied = outcomes.filter((o): o is Extract<Outcome<PermissionChange, void>, { status: 'fulfilled' }> => o.status === 'fulfilled').map((o) => o.item);
+    const notApplied = outcomes.filter((o) => o.status === 'skipped').map((o) => o.item);
+    throw new ShareError(explainPartialFailure(applied, failed, notApplied));
+  }
+}
+
+/** One share or unshare. An unshare of an account that no longer holds the share counts as done. */
+async function applyChange(imageId: string, change: PermissionChange): Promise<void> {
+  try {
+    await workspaces.updateImagePermission(imageId, change.account, change.allow);
+  } catch (err) {
+    if (change.allow) throw err;
+    const code = awsErrorCode(err);
+    if (code === 'ResourceNotFoundException') {
+      log({ skip: `unshare ${change.account}: the image no longer exists, so it is not shared` });
+      return;
+    }
+    if (unshareMayBeNoop(code)) {
+      const still = await workspaces.sharedAccounts(imageId).catch(() => undefined);
+      if (still && !still.includes(change.account)) {
+        log({ skip: `unshare ${change.account}: ${code}, and the account no longer holds the share` });
+        return;
+      }
+    }
+    throw err;
+  }
+}
+
+/** A read before any change; its failure is one sentence for the user. */
+async function read<T>(ctx: StackContext, imageId: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new ShareError(explainFailure(err, imageId, undefined, ctx.account));
+  }
+}
+
+function respond(imageId: string, completion: Completion): WorkspaceImageOnEventResponse {
+  const data: SharedWorkspaceImageResourceAttributes = { ImageId: imageId };
+  return { PhysicalResourceId: physicalIdFor(SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, imageId), Data: { ...data }, [COMPLETION_KEY]: completion };
+}
+
+function log(entry: Record<string, unknown>): void {
+  // One JSON line per decision: readable in CloudWatch, silent in tests unless asked for.
+  if (process.env.SHARED_IMAGES_QUIET !== '1') console.log(JSON.stringify(entry));
 }

@@ -1,1 +1,2 @@
 export * from './shared-ami';
+export * from './shared-workspace-image';

@@ -15,7 +15,24 @@ export interface ShareProviderOptions {
   readonly handler: (scope: Construct, id: string, props: lambda.FunctionOptions) => lambda.Function;
   /** Statements every share of this type needs and that never change (e.g. `Describe*` on `*`). */
   readonly commonStatements: iam.PolicyStatement[];
+  /** Why the common statements need `*`, for the cdk-nag acknowledgement a reviewer reads. */
+  readonly commonStatementsReason: string;
   readonly timeout: Duration;
+  /**
+   * Let the handler finish asynchronously: the same function also serves the Provider framework's
+   * isComplete, which the framework's waiter (a Step Functions state machine) calls every
+   * `queryInterval` until it answers complete or `totalTimeout` runs out. The handler must tell the
+   * two calls apart (the framework passes the onEvent answer's fields on to isComplete).
+   *
+   * @default - no waiter: the onEvent answer completes the resource
+   */
+  readonly waiter?: ShareProviderWaiter;
+}
+
+/** The Provider framework's polling of isComplete. */
+export interface ShareProviderWaiter {
+  readonly queryInterval: Duration;
+  readonly totalTimeout: Duration;
 }
 
 /**
@@ -52,10 +69,17 @@ export class ShareProvider extends Construct {
       logGroup,
       description: `cdk-shared-images ${options.id} handler`,
     });
-    this.provider = new cr.Provider(this, 'Provider', { onEventHandler: this.handler });
+    this.provider = new cr.Provider(this, 'Provider', {
+      onEventHandler: this.handler,
+      ...(options.waiter ? {
+        isCompleteHandler: this.handler,
+        queryInterval: options.waiter.queryInterval,
+        totalTimeout: options.waiter.totalTimeout,
+      } : {}),
+    });
 
     acknowledgeNag(this.role, {
-      [wildcardResource('*')]: 'ec2:DescribeImages supports no resource-level permission: AWS requires "*" (read-only).',
+      [wildcardResource('*')]: options.commonStatementsReason,
     });
     acknowledgeNag(this.provider, {
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
@@ -64,6 +88,17 @@ export class ShareProvider extends Construct {
         'The CDK Provider framework may invoke every version and alias of our handler (<function ARN>:*), and nothing else.',
       'AwsSolutions-L1': 'The CDK Provider framework function\'s runtime is chosen by aws-cdk-lib, not by this library; our own handler runs Node.js 24.',
     });
+    if (options.waiter) {
+      const frameworkArn = (id: string): string => nagGetAttArn(this.provider.node.findChild(id).node.defaultChild as CfnElement);
+      acknowledgeNag(this.provider, {
+        [wildcardResource(`${frameworkArn('framework-isComplete')}:*`)]:
+          'The CDK Provider framework\'s waiter state machine may invoke every version and alias of the framework\'s own isComplete function (<function ARN>:*), and nothing else.',
+        [wildcardResource(`${frameworkArn('framework-onTimeout')}:*`)]:
+          'The CDK Provider framework\'s waiter state machine may invoke every version and alias of the framework\'s own onTimeout function (<function ARN>:*), and nothing else.',
+        'AwsSolutions-SF1': 'The CDK Provider framework\'s waiter only re-invokes the isComplete function until it answers; every decision is logged by our handler (HandlerLogs) and the execution history stays in Step Functions.',
+        'AwsSolutions-SF2': 'The CDK Provider framework\'s waiter state machine offers no tracing option; it runs one Lambda task in a retry loop.',
+      });
+    }
   }
 
   public get serviceToken(): string {

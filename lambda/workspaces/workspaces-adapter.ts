@@ -1,0 +1,54 @@
+/**
+ * Every WorkSpaces call of the SharedWorkspaceImage handler, and nothing else: the one module that
+ * unit tests replace (aws-sdk-client-mock) and emulator tests point at moto (AWS_ENDPOINT_URL).
+ */
+import {
+  DescribeWorkspaceImagePermissionsCommand, DescribeWorkspaceImagesCommand, UpdateWorkspaceImagePermissionCommand,
+  WorkspaceImage, WorkSpacesClient,
+} from '@aws-sdk/client-workspaces';
+import { awsErrorCode } from '../common/errors';
+
+/**
+ * Attempts per call, with the SDK's exponential backoff and jitter: survives throttling
+ * (ThrottlingException and the other codes the SDK classifies as throttling) and 5xx.
+ */
+export const MAX_ATTEMPTS = 8;
+
+/** The largest page DescribeWorkspaceImagePermissions returns (its MaxResults is 1 to 25). */
+export const PERMISSIONS_PAGE_SIZE = 25;
+
+let client: WorkSpacesClient | undefined;
+function workspaces(): WorkSpacesClient {
+  client ??= new WorkSpacesClient({ maxAttempts: MAX_ATTEMPTS });
+  return client;
+}
+
+/** The image as this account sees it (owned or shared with it), or undefined when WorkSpaces does not know it. */
+export async function describeImage(imageId: string): Promise<WorkspaceImage | undefined> {
+  try {
+    const out = await workspaces().send(new DescribeWorkspaceImagesCommand({ ImageIds: [imageId] }));
+    return out.Images?.find((i) => i.ImageId === imageId);
+  } catch (err) {
+    if (awsErrorCode(err) === 'ResourceNotFoundException') return undefined;
+    throw err;
+  }
+}
+
+/** Every account the image is shared with, read page by page (at most 25 a page). */
+export async function sharedAccounts(imageId: string): Promise<string[]> {
+  const accounts: string[] = [];
+  let token: string | undefined;
+  do {
+    const out = await workspaces().send(new DescribeWorkspaceImagePermissionsCommand({
+      ImageId: imageId, MaxResults: PERMISSIONS_PAGE_SIZE, ...(token ? { NextToken: token } : {}),
+    }));
+    for (const p of out.ImagePermissions ?? []) if (p.SharedAccountId) accounts.push(p.SharedAccountId);
+    token = out.NextToken || undefined;
+  } while (token);
+  return [...new Set(accounts)];
+}
+
+/** Shares (`allow` true) or unshares (false) the image with one account. */
+export async function updateImagePermission(imageId: string, account: string, allow: boolean): Promise<void> {
+  await workspaces().send(new UpdateWorkspaceImagePermissionCommand({ ImageId: imageId, SharedAccountId: account, AllowCopyImage: allow }));
+}

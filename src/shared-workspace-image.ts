@@ -1,0 +1,157 @@
+import { Annotations, ArnFormat, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import {
+  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties,
+} from './private/contract';
+import { acknowledgeNag, nagArn, wildcardResource } from './private/nag';
+import { ShareProvider } from './private/provider';
+import { ACCOUNT, checkRecipient, checkWorkspaceImageId, unique } from './private/validation';
+import { SharedWorkspaceImageFunction } from './shared-workspace-image-function';
+
+/**
+ * Properties of a SharedWorkspaceImage.
+ */
+export interface SharedWorkspaceImageProps {
+  /**
+   * The WorkSpaces custom image to share: `wsi-` followed by 9 to 63 of `[0-9a-z]`, owned by this
+   * stack's account and region. May be a token; literal values are validated at synth time.
+   *
+   * An image that is still `PENDING` (being created) is waited for, up to 40 minutes, before it is
+   * shared; an image in `ERROR` fails the deployment.
+   */
+  readonly imageId: string;
+
+  /**
+   * 12-digit AWS account ids to share the image with (in this region; WorkSpaces shares with
+   * accounts only, one API call per account). Give at least one, here or with `addAccounts`.
+   *
+   * @default - no account (add accounts with `addAccounts`)
+   */
+  readonly accounts?: string[];
+
+  /**
+   * What happens to the shares when this construct is removed from the app, its stack is deleted,
+   * or the image is replaced: `RemovalPolicy.DESTROY` unshares exactly the accounts this construct
+   * declared; `RemovalPolicy.RETAIN` leaves the shares in place. Other values are rejected.
+   *
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * How long the Provider framework polls for a PENDING image. The handler gives up after 40 minutes
+ * (`PENDING_WAIT_LIMIT_MINUTES` in lambda/workspaces/plan.ts) with its own message; the waiter
+ * runs a few intervals longer so that message, not "Operation timed out", reaches CloudFormation,
+ * and ends well inside CloudFormation's one-hour custom-resource timeout.
+ */
+const WAITER = { queryInterval: Duration.seconds(30), totalTimeout: Duration.minutes(45) };
+
+/**
+ * Shares an existing Amazon WorkSpaces custom image with AWS accounts, and keeps its image
+ * permissions in exactly the declared state through create, update, rollback, replacement and
+ * delete. Shares granted outside this construct are never touched.
+ *
+ * Recipients see the image as shared with them and must copy it (`CopyWorkspaceImage`) before they
+ * can build bundles from it; their copies stay theirs after an unshare.
+ *
+ * @example
+ * new SharedWorkspaceImage(this, 'DesktopImage', {
+ *   imageId: 'wsi-0123abcde',
+ *   accounts: ['111122223333', '444455556666'],
+ * });
+ */
+export class SharedWorkspaceImage extends Construct {
+  /**
+   * The shared image's id, available once the shares are in place: reference it (instead of the
+   * raw id) to make a consumer wait for the share.
+   */
+  public readonly sharedImageId: string;
+
+  /** The WorkSpaces image id as given. */
+  public readonly imageId: string;
+
+  private readonly accounts: string[] = [];
+  private readonly resource: CustomResource;
+
+  constructor(scope: Construct, id: string, props: SharedWorkspaceImageProps) {
+    super(scope, id);
+    const literal = !Token.isUnresolved(props.imageId);
+    if (literal) {
+      const problem = checkWorkspaceImageId(props.imageId);
+      if (problem) throw new Error(`${this.node.path}: ${problem}`);
+    }
+    const removal = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    if (removal !== RemovalPolicy.DESTROY && removal !== RemovalPolicy.RETAIN) {
+      throw new Error(`${this.node.path}: removalPolicy ${removal} is not supported: use RemovalPolicy.DESTROY (unshare) or RemovalPolicy.RETAIN (keep the shares)`);
+    }
+    this.imageId = props.imageId;
+    this.addAccounts(...(props.accounts ?? []));
+
+    const stack = Stack.of(this);
+    const provider = ShareProvider.of(this, {
+      id: 'cdk-shared-images.SharedWorkspaceImageProvider',
+      handler: (s, i, p) => new SharedWorkspaceImageFunction(s, i, p),
+      timeout: Duration.minutes(5),
+      commonStatements: [new iam.PolicyStatement({ actions: ['workspaces:DescribeWorkspaceImages'], resources: ['*'] })],
+      commonStatementsReason: 'workspaces:DescribeWorkspaceImages supports no resource-level permission: AWS requires "*" (read-only).',
+      waiter: WAITER,
+    });
+
+    const properties: SharedWorkspaceImageResourceProperties = {
+      ImageId: props.imageId,
+      Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
+      RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
+    };
+    this.resource = new CustomResource(this, 'Resource', {
+      resourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE,
+      serviceToken: provider.serviceToken,
+      properties: { ...properties },
+    });
+    this.sharedImageId = this.resource.getAttString('ImageId');
+
+    // A literal id is scoped to that image. A token's value can change between deployments, and the
+    // old image's shares must still be revoked by the old resource's Delete, so a token gets this
+    // account's images in this region (only their owner can change their permissions anyway).
+    const image = stack.formatArn({
+      service: 'workspaces', resource: 'workspaceimage', resourceName: literal ? props.imageId : '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    const policy = provider.attachSharePolicy(this, this.resource, [new iam.PolicyStatement({
+      actions: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
+      resources: [image],
+    })], { imageId: literal ? props.imageId : 'token' });
+    if (!literal) {
+      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+      acknowledgeNag(policy, {
+        [wildcardResource(nagArn(stack, 'workspaces', account, 'workspaceimage/*'))]:
+          'The image id is a token, so its value can change between deployments, and the old image\'s shares must still be revoked by the old resource\'s Delete: this account\'s WorkSpaces images in this region.',
+      });
+    }
+
+    this.node.addValidation({ validate: () => this.validateAccounts() });
+  }
+
+  /** Adds AWS account ids (12 digits) to share the image with. */
+  public addAccounts(...accounts: string[]): void {
+    for (const v of accounts) {
+      if (Token.isUnresolved(v)) {
+        this.accounts.push(v);
+        continue;
+      }
+      const problem = checkRecipient(ACCOUNT, v);
+      if (problem) throw new Error(`${this.node.path}: accounts: ${problem}`);
+      if (this.accounts.includes(v)) {
+        Annotations.of(this).addWarningV2('cdk-shared-images:duplicate-accounts', `accounts: ${v} is listed more than once; it is shared once.`);
+      }
+      this.accounts.push(v);
+    }
+  }
+
+  private validateAccounts(): string[] {
+    if (this.accounts.length === 0) {
+      return ['no account: give at least one 12-digit account id in accounts or with addAccounts() (WorkSpaces images are shared with accounts only)'];
+    }
+    return [];
+  }
+}

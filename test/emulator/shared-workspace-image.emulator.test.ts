@@ -1,0 +1,319 @@
+/**
+ * Emulator scenarios: the real SharedWorkspaceImage handler with real SDK v3 clients against a
+ * local moto, one scenario per lifecycle rule of SPEC §2. After every step the image's real
+ * permission list is read back from moto (DescribeWorkspaceImagePermissions), including shares
+ * made outside the resource, which must survive.
+ *
+ * moto creates WorkSpaces images AVAILABLE at once and has no DeleteWorkspaceImage; the PENDING
+ * and vanished-image scenarios say how they stand in for that.
+ */
+import { awsError } from './moto';
+import {
+  createEvent, createWorkspaceImage, deleteEvent, isCompleteInput, recordWorkspacesCalls, rollbackOf, sharedAccounts,
+  shareOutside, unshareOutside, updateEvent, useWorkspacesMoto, WorkspaceShareInput, WorkspacesHooks,
+} from './workspaces-fixture';
+import { handler, WorkspaceImageOnEventResponse } from '../../lambda/shared-workspace-image.lambda';
+import { COMPLETION_KEY } from '../../lambda/workspaces/plan';
+
+const A = '111111111111';
+const B = '222222222222';
+const C = '333333333333';
+const OUTSIDE = '999999999999';
+const OUTSIDE_2 = '888888888888';
+
+const fixture = useWorkspacesMoto();
+
+type HandlerEvent = Parameters<typeof handler>[0];
+
+/** Runs the handler and records the WorkSpaces calls it made. */
+async function run(event: HandlerEvent, hooks?: WorkspacesHooks) {
+  const recorder = recordWorkspacesCalls(hooks);
+  try {
+    const response = await handler(event);
+    return { response: response as WorkspaceImageOnEventResponse & { IsComplete?: boolean }, calls: recorder.calls, mutating: recorder.mutating() };
+  } finally {
+    recorder.restore();
+  }
+}
+
+/** Runs the handler expecting it to throw; returns the error and the calls it made. */
+async function runFailing(event: HandlerEvent, hooks?: WorkspacesHooks) {
+  const recorder = recordWorkspacesCalls(hooks);
+  try {
+    await handler(event);
+  } catch (err) {
+    return { error: err as Error, calls: recorder.calls, mutating: recorder.mutating() };
+  } finally {
+    recorder.restore();
+  }
+  throw new Error(`the handler accepted ${event.RequestType} ${JSON.stringify(event.ResourceProperties)}, expected an error`);
+}
+
+/** Creates a share and returns its physical id. */
+async function created(input: WorkspaceShareInput): Promise<string> {
+  const { response } = await run(createEvent(input));
+  return response.PhysicalResourceId!;
+}
+
+/** `+account` / `-account` per UpdateWorkspaceImagePermission call, sorted. */
+const changes = (mutating: { name: string; input: Record<string, unknown> }[]): string[] =>
+  mutating.map((c) => {
+    expect(c.name).toBe('UpdateWorkspaceImagePermission');
+    return `${c.input.AllowCopyImage ? '+' : '-'}${c.input.SharedAccountId}`;
+  }).sort();
+
+const sorted = (...accounts: string[]): string[] => [...accounts].sort();
+
+let imageId: string;
+beforeEach(async () => {
+  imageId = await createWorkspaceImage(fixture.workspaces, fixture.host);
+  expect(imageId).toMatch(/^wsi-[0-9a-z]{9}$/);
+});
+
+const permissions = (id = imageId) => sharedAccounts(fixture.workspaces, id);
+
+describe('Create', () => {
+  test('shares every declared account, one call each; physical id derived from the image id; a share made outside survives', async () => {
+    await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+    const { response, mutating } = await run(createEvent({ imageId, accounts: [A, B] }));
+
+    expect(response.PhysicalResourceId).toBe(`shared-wsi:${imageId}`);
+    expect(response.Data).toEqual({ ImageId: imageId });
+    expect(response[COMPLETION_KEY]).toEqual({ Step: 'done' });
+    expect(changes(mutating)).toEqual([`+${A}`, `+${B}`]);
+    expect(await permissions()).toEqual(sorted(A, B, OUTSIDE));
+  });
+
+  test('the framework\'s isComplete call after it completes at once, without an AWS call', async () => {
+    const event = createEvent({ imageId, accounts: [A] });
+    const { response } = await run(event);
+    const { response: complete, calls } = await run(isCompleteInput(event, response));
+    expect(complete).toEqual({ IsComplete: true });
+    expect(calls).toEqual([]);
+    expect(await permissions()).toEqual([A]);
+  });
+
+  test('thirty accounts, shared concurrently: all present afterwards', async () => {
+    const accounts = Array.from({ length: 30 }, (_, i) => String(400000000000 + i));
+    const { mutating } = await run(createEvent({ imageId, accounts }));
+    expect(mutating).toHaveLength(30);
+    expect(await permissions()).toEqual(sorted(...accounts));
+  });
+
+  test('an image that does not exist fails before any change', async () => {
+    const { error, mutating } = await runFailing(createEvent({ imageId: 'wsi-000000000', accounts: [A] }));
+    expect(error.message).toBe('WorkSpaces image wsi-000000000 was not found in account 123456789012 in us-east-1: check the imageId (WorkSpaces images are regional).');
+    expect(mutating).toEqual([]);
+  });
+});
+
+describe('Update', () => {
+  test('shares what is new and unshares what was dropped: only the delta; shares made outside survive', async () => {
+    const before: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const physicalId = await created(before);
+    await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+    expect(await permissions()).toEqual(sorted(A, B, OUTSIDE));
+
+    const { response, mutating } = await run(updateEvent(physicalId, { imageId, accounts: [A, C] }, before));
+    expect(response.PhysicalResourceId).toBe(physicalId);
+    expect(changes(mutating)).toEqual([`+${C}`, `-${B}`]);
+    expect(await permissions()).toEqual(sorted(A, C, OUTSIDE));
+  });
+
+  test('an update that changes nothing makes no mutating call', async () => {
+    const input: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const physicalId = await created(input);
+    const { mutating } = await run(updateEvent(physicalId, { ...input, removalPolicy: 'retain' }, input));
+    expect(mutating).toEqual([]);
+    expect(await permissions()).toEqual(sorted(A, B));
+  });
+
+  test('image replacement: new physical id, shares on the new image; CloudFormation\'s Delete of the old id unshares the old image only', async () => {
+    const old: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const oldPhysicalId = await created(old);
+    await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+    const newImageId = await createWorkspaceImage(fixture.workspaces, fixture.host);
+    await shareOutside(fixture.workspaces, newImageId, OUTSIDE_2);
+
+    const next: WorkspaceShareInput = { imageId: newImageId, accounts: [A, C] };
+    const { response } = await run(updateEvent(oldPhysicalId, next, old));
+    expect(response.PhysicalResourceId).toBe(`shared-wsi:${newImageId}`);
+    expect(await permissions(newImageId)).toEqual(sorted(A, C, OUTSIDE_2));
+    expect(await permissions(imageId)).toEqual(sorted(A, B, OUTSIDE));
+
+    await run(deleteEvent(oldPhysicalId, old));
+    expect(await permissions(imageId)).toEqual([OUTSIDE]);
+    expect(await permissions(newImageId)).toEqual(sorted(A, C, OUTSIDE_2));
+  });
+
+  test('rollback of a replacement: back on the old image, then the Delete of the new physical id unshares the new image', async () => {
+    const old: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const oldPhysicalId = await created(old);
+    const newImageId = await createWorkspaceImage(fixture.workspaces, fixture.host);
+    const update = updateEvent(oldPhysicalId, { imageId: newImageId, accounts: [A] }, old);
+    const newPhysicalId = (await run(update)).response.PhysicalResourceId!;
+    await shareOutside(fixture.workspaces, newImageId, OUTSIDE);
+
+    // a later resource failed: CloudFormation rolls back (Update to the old image), then deletes the new physical id
+    const { response } = await run(rollbackOf(update, newPhysicalId));
+    expect(response.PhysicalResourceId).toBe(oldPhysicalId);
+    await run(deleteEvent(newPhysicalId, { imageId: newImageId, accounts: [A] }));
+    expect(await permissions(imageId)).toEqual(sorted(A, B));
+    expect(await permissions(newImageId)).toEqual([OUTSIDE]);
+  });
+
+  test('a failure half way names what was and was not applied; the rollback restores the old state exactly', async () => {
+    const before: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const physicalId = await created(before);
+    await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+    const update = updateEvent(physicalId, { imageId, accounts: [C] }, before);
+
+    // AWS refuses C; the unshares of A and B go through
+    const refuseC: WorkspacesHooks = {
+      fail: (call) => (call.name === 'UpdateWorkspaceImagePermission' && call.input.SharedAccountId === C ? awsError('AccessDeniedException') : undefined),
+    };
+    const { error } = await runFailing(update, refuseC);
+    expect(error.message).toMatch(new RegExp(`^The share handler is not allowed to share WorkSpaces image ${imageId} with account ${C}`));
+    expect(error.message).toContain(`Applied before the failure: unshared from ${A}, ${B}; not applied: shared with ${C}.`);
+    expect(await permissions()).toEqual([OUTSIDE]);
+
+    const { mutating } = await run(rollbackOf(update));
+    expect(changes(mutating)).toEqual([`+${A}`, `+${B}`]);
+    expect(await permissions()).toEqual(sorted(A, B, OUTSIDE));
+  });
+
+  test('rollback of a completed update restores the old state', async () => {
+    const before: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const physicalId = await created(before);
+    const update = updateEvent(physicalId, { imageId, accounts: [B, C] }, before);
+    await run(update);
+    expect(await permissions()).toEqual(sorted(B, C));
+    await run(rollbackOf(update));
+    expect(await permissions()).toEqual(sorted(A, B));
+  });
+
+  test('an unparseable physical id falls back to the old properties\' image', async () => {
+    const before: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    await created(before);
+    const { response } = await run(updateEvent('AWSCDK::CustomResourceProviderFramework::CREATE_FAILED', { imageId, accounts: [A] }, before));
+    expect(response.PhysicalResourceId).toBe(`shared-wsi:${imageId}`);
+    expect(await permissions()).toEqual([A]);
+  });
+
+  test('an unshare that races a manual unshare does not fail the stack', async () => {
+    const before: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const physicalId = await created(before);
+    // B is unshared by hand just before our call, and (like a strict service would) our unshare is refused
+    let raced = false;
+    const race: WorkspacesHooks = {
+      fail: async (call) => {
+        if (call.name !== 'UpdateWorkspaceImagePermission' || call.input.SharedAccountId !== B || raced) return undefined;
+        raced = true;
+        await unshareOutside(fixture.workspaces, imageId, B);
+        return awsError('InvalidParameterValuesException', 'The image is not shared with the specified account.');
+      },
+    };
+    await run(updateEvent(physicalId, { imageId, accounts: [A] }, before), race);
+    expect(raced).toBe(true);
+    expect(await permissions()).toEqual([A]);
+  });
+});
+
+describe('PENDING image (moto creates images AVAILABLE: the first answers are shown as PENDING)', () => {
+  test('onEvent changes nothing and hands over; isComplete waits while PENDING, then shares on the real image', async () => {
+    let pendingAnswers = 2;
+    const pending: WorkspacesHooks = {
+      rewrite: (call, output) => {
+        if (call.name !== 'DescribeWorkspaceImages' || pendingAnswers === 0) return output;
+        pendingAnswers--;
+        const images = (output.Images as Record<string, unknown>[]).map((i) => ({ ...i, State: 'PENDING' }));
+        return { ...output, Images: images };
+      },
+    };
+    await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+    const event = createEvent({ imageId, accounts: [A, B] });
+
+    const onEvent = await run(event, pending);
+    expect(onEvent.response[COMPLETION_KEY]).toMatchObject({ Step: 'wait', ImageId: imageId, Before: 'none' });
+    expect(onEvent.mutating).toEqual([]);
+    expect(await permissions()).toEqual([OUTSIDE]);
+
+    const poll = isCompleteInput(event, onEvent.response);
+    const stillPending = await run(poll, pending);
+    expect(stillPending.response).toEqual({ IsComplete: false });
+    expect(stillPending.mutating).toEqual([]);
+    expect(await permissions()).toEqual([OUTSIDE]);
+
+    const available = await run(poll, pending);
+    expect(available.response).toEqual({ IsComplete: true });
+    expect(changes(available.mutating)).toEqual([`+${A}`, `+${B}`]);
+    expect(await permissions()).toEqual(sorted(A, B, OUTSIDE));
+  });
+});
+
+describe('Delete', () => {
+  test('unshares exactly the declared accounts; a share made outside (even after the create) survives', async () => {
+    const input: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const physicalId = await created(input);
+    await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+    const { response, mutating } = await run(deleteEvent(physicalId, input));
+    expect(response.PhysicalResourceId).toBe(physicalId);
+    expect(changes(mutating)).toEqual([`-${A}`, `-${B}`]);
+    expect(await permissions()).toEqual([OUTSIDE]);
+  });
+
+  test('a declared account already unshared by hand gets no call', async () => {
+    const input: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const physicalId = await created(input);
+    await unshareOutside(fixture.workspaces, imageId, B);
+    const { mutating } = await run(deleteEvent(physicalId, input));
+    expect(changes(mutating)).toEqual([`-${A}`]);
+    expect(await permissions()).toEqual([]);
+  });
+
+  test('RemovalPolicy retain keeps every share', async () => {
+    const input: WorkspaceShareInput = { imageId, accounts: [A, B], removalPolicy: 'retain' };
+    const physicalId = await created(input);
+    const { calls } = await run(deleteEvent(physicalId, input));
+    expect(calls).toEqual([]);
+    expect(await permissions()).toEqual(sorted(A, B));
+  });
+
+  test('a vanished image counts as unshared (moto has no DeleteWorkspaceImage: an id it never had looks the same)', async () => {
+    const gone = 'wsi-0000000zz';
+    const { response, calls, mutating } = await run(deleteEvent(`shared-wsi:${gone}`, { imageId: gone, accounts: [A] }));
+    expect(response.PhysicalResourceId).toBe(`shared-wsi:${gone}`);
+    expect(calls.map((c) => c.name)).toEqual(['DescribeWorkspaceImages']);
+    expect(mutating).toEqual([]);
+  });
+
+  test('a physical id the handler cannot parse (after a failed create) is a successful no-op', async () => {
+    await shareOutside(fixture.workspaces, imageId, A);
+    const marker = 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED';
+    const { response, calls } = await run(deleteEvent(marker, { imageId, accounts: [A] }));
+    expect(response.PhysicalResourceId).toBe(marker);
+    expect(calls).toEqual([]);
+    expect(await permissions()).toEqual([A]);
+  });
+});
+
+describe('duplicate delivery', () => {
+  test('the same Create, Update and Delete twice: same state, no error, no call the second time', async () => {
+    await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+    const input: WorkspaceShareInput = { imageId, accounts: [A, B] };
+    const create = createEvent(input);
+    const physicalId = (await run(create)).response.PhysicalResourceId!;
+    expect((await run(create)).mutating).toEqual([]);
+    expect(await permissions()).toEqual(sorted(A, B, OUTSIDE));
+
+    const update = updateEvent(physicalId, { imageId, accounts: [C] }, input);
+    await run(update);
+    expect((await run(update)).mutating).toEqual([]);
+    expect(await permissions()).toEqual(sorted(C, OUTSIDE));
+
+    const del = deleteEvent(physicalId, { imageId, accounts: [C] });
+    await run(del);
+    expect((await run(del)).mutating).toEqual([]);
+    expect(await permissions()).toEqual([OUTSIDE]);
+  });
+});

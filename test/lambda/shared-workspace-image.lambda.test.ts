@@ -1,0 +1,802 @@
+/**
+ * SharedWorkspaceImage handler tests: the real router and plan against a mocked WorkSpaces client
+ * (aws-sdk-client-mock), on a small stateful WorkSpaces fake, so a test can check both the exact
+ * requests sent and the permissions they leave behind. The Provider framework's isComplete input is
+ * built exactly as the framework builds it: `{ ...CloudFormation event, ...onEvent answer }`.
+ *
+ * One test ("throttling is retried") needs the SDK's real retry middleware, which
+ * aws-sdk-client-mock bypasses: it loads a fresh copy of the handler against a local HTTP fake.
+ */
+import { createServer, IncomingMessage, Server, ServerResponse } from 'http';
+import { AddressInfo } from 'net';
+import {
+  DescribeWorkspaceImagePermissionsCommand, DescribeWorkspaceImagePermissionsCommandInput, DescribeWorkspaceImagesCommand,
+  UpdateWorkspaceImagePermissionCommand, UpdateWorkspaceImagePermissionCommandInput, WorkspaceImage, WorkSpacesClient,
+  WorkSpacesServiceException,
+} from '@aws-sdk/client-workspaces';
+import type {
+  CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent, CloudFormationCustomResourceEvent,
+  CloudFormationCustomResourceUpdateEvent,
+} from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { ShareError } from '../../lambda/common/errors';
+import { handler, IsCompleteEvent, WorkspaceImageOnEventResponse } from '../../lambda/shared-workspace-image.lambda';
+import { COMPLETION_KEY, PENDING_WAIT_LIMIT_MINUTES, SHARE_CONCURRENCY } from '../../lambda/workspaces/plan';
+import { MAX_ATTEMPTS, PERMISSIONS_PAGE_SIZE } from '../../lambda/workspaces/workspaces-adapter';
+
+process.env.SHARED_IMAGES_QUIET = '1';
+process.env.AWS_REGION ??= 'us-east-1';
+
+const wsMock = mockClient(WorkSpacesClient);
+
+const OWNER = '123456789012';
+const STACK_ID = `arn:aws:cloudformation:us-east-1:${OWNER}:stack/s/guid`;
+const SERVICE_TOKEN = `arn:aws:lambda:us-east-1:${OWNER}:function:provider-framework-onEvent`;
+const IMAGE = 'wsi-0123abcde';
+const NEW_IMAGE = 'wsi-9876zyxwv';
+const A = '111111111111';
+const B = '222222222222';
+const C = '333333333333';
+const FOREIGN = '999999999999';
+
+const physicalId = (imageId: string): string => `shared-wsi:${imageId}`;
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+type Props = Record<string, unknown>;
+
+/** The properties the construct sends. */
+function props(overrides: Props = {}): Props {
+  return { ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke', ...overrides };
+}
+
+const common = {
+  ServiceToken: SERVICE_TOKEN,
+  ResponseURL: 'https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/response',
+  StackId: STACK_ID,
+  RequestId: 'b5a2ab04-0000-4000-8000-000000000000',
+  LogicalResourceId: 'ShareAbc123',
+  ResourceType: 'Custom::SharedWorkspaceImage',
+};
+
+function createEvent(p: Props): CloudFormationCustomResourceCreateEvent {
+  return { ...common, RequestType: 'Create', ResourceProperties: { ServiceToken: SERVICE_TOKEN, ...p } };
+}
+
+function updateEvent(next: Props, old: Props, physical = physicalId(String(old.ImageId))): CloudFormationCustomResourceUpdateEvent {
+  return {
+    ...common,
+    RequestType: 'Update',
+    PhysicalResourceId: physical,
+    ResourceProperties: { ServiceToken: SERVICE_TOKEN, ...next },
+    OldResourceProperties: { ServiceToken: SERVICE_TOKEN, ...old },
+  };
+}
+
+/** The rollback of `update`: old and new swapped, sent to the physical id the update returned. */
+function rollbackOf(update: CloudFormationCustomResourceUpdateEvent, physical: string): CloudFormationCustomResourceUpdateEvent {
+  return {
+    ...update, PhysicalResourceId: physical, ResourceProperties: update.OldResourceProperties, OldResourceProperties: update.ResourceProperties,
+  };
+}
+
+function deleteEvent(p: Props, physical = physicalId(String(p.ImageId))): CloudFormationCustomResourceDeleteEvent {
+  return { ...common, RequestType: 'Delete', PhysicalResourceId: physical, ResourceProperties: { ServiceToken: SERVICE_TOKEN, ...p } };
+}
+
+/** The isComplete input, as the Provider framework's createResponseEvent builds it. */
+function isCompleteInput(event: CloudFormationCustomResourceEvent, answer: WorkspaceImageOnEventResponse): IsCompleteEvent {
+  const physical = answer.PhysicalResourceId
+    || (event.RequestType === 'Create' ? event.RequestId : (event as { PhysicalResourceId: string }).PhysicalResourceId);
+  return JSON.parse(JSON.stringify({ ...event, ...answer, PhysicalResourceId: physical }));
+}
+
+async function onEvent(event: CloudFormationCustomResourceEvent): Promise<WorkspaceImageOnEventResponse> {
+  return await handler(event) as WorkspaceImageOnEventResponse;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A stateful WorkSpaces fake
+// ---------------------------------------------------------------------------------------------
+
+interface FakeWorkspaces {
+  /** image id → image and the accounts it is shared with */
+  readonly images: Record<string, { image: WorkspaceImage; shared: string[] }>;
+}
+
+function wsError(name: string, message = `${name} (mocked)`): WorkSpacesServiceException {
+  return new WorkSpacesServiceException({ name, message, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}
+
+function image(imageId: string, overrides: Partial<WorkspaceImage> = {}): WorkspaceImage {
+  return { ImageId: imageId, Name: 'golden', OwnerAccountId: OWNER, State: 'AVAILABLE', RequiredTenancy: 'DEFAULT', ...overrides };
+}
+
+/** Points every WorkSpaces command of the mock at `fake`, behaving like WorkSpaces does. */
+function useFake(fake: FakeWorkspaces): FakeWorkspaces {
+  wsMock.on(DescribeWorkspaceImagesCommand).callsFake((input: { ImageIds?: string[] }) => ({
+    // WorkSpaces answers an unknown id with an empty list, not an error
+    Images: (input.ImageIds ?? []).map((id) => fake.images[id]?.image).filter((i) => i !== undefined).map((i) => ({ ...i })),
+  }));
+  wsMock.on(DescribeWorkspaceImagePermissionsCommand).callsFake((input: DescribeWorkspaceImagePermissionsCommandInput) => {
+    const entry = fake.images[input.ImageId ?? ''];
+    if (!entry) throw wsError('ResourceNotFoundException', 'The specified image could not be found.');
+    if (input.MaxResults !== undefined && (input.MaxResults < 1 || input.MaxResults > 25)) throw wsError('InvalidParameterValuesException', 'MaxResults');
+    const size = input.MaxResults ?? 25;
+    const start = input.NextToken ? Number(input.NextToken.replace('page-', '')) : 0;
+    const page = entry.shared.slice(start, start + size);
+    const next = start + size < entry.shared.length ? `page-${start + size}` : undefined;
+    return { ImageId: input.ImageId, ImagePermissions: page.map((SharedAccountId) => ({ SharedAccountId })), ...(next ? { NextToken: next } : {}) };
+  });
+  wsMock.on(UpdateWorkspaceImagePermissionCommand).callsFake((input: UpdateWorkspaceImagePermissionCommandInput) => {
+    const entry = fake.images[input.ImageId ?? ''];
+    if (!entry) throw wsError('ResourceNotFoundException');
+    const account = input.SharedAccountId!;
+    if (input.AllowCopyImage && !entry.shared.includes(account)) entry.shared.push(account);
+    if (!input.AllowCopyImage) entry.shared = entry.shared.filter((a) => a !== account);
+    return {};
+  });
+  return fake;
+}
+
+/** One image owned by the stack's account, shared with `shared`. */
+function givenImage(shared: string[] = [], overrides: Partial<WorkspaceImage> = {}, imageId = IMAGE): FakeWorkspaces {
+  return useFake({ images: { [imageId]: { image: image(imageId, overrides), shared: [...shared] } } });
+}
+
+function updateInputs(): UpdateWorkspaceImagePermissionCommandInput[] {
+  return wsMock.commandCalls(UpdateWorkspaceImagePermissionCommand).map((c) => c.args[0].input);
+}
+
+/** The share/unshare calls as `+account` / `-account`, order-independent. */
+function updates(imageId = IMAGE): string[] {
+  return updateInputs().filter((i) => i.ImageId === imageId).map((i) => `${i.AllowCopyImage ? '+' : '-'}${i.SharedAccountId}`).sort();
+}
+
+const sharedWith = (fake: FakeWorkspaces, imageId = IMAGE): string[] => [...fake.images[imageId].shared].sort();
+
+/** The error the handler rejects with (fails the test if it resolves). */
+async function failure(event: CloudFormationCustomResourceEvent | IsCompleteEvent): Promise<Error> {
+  try {
+    await handler(event);
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('the handler succeeded where it should have failed');
+}
+
+beforeEach(() => {
+  wsMock.reset();
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('Create', () => {
+  test('one UpdateWorkspaceImagePermission per account; physical id and ImageId from the image id; isComplete has nothing left', async () => {
+    const fake = givenImage();
+    const response = await onEvent(createEvent(props({ Accounts: [A, B, C] })));
+
+    expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE), Data: { ImageId: IMAGE }, [COMPLETION_KEY]: { Step: 'done' } });
+    expect(wsMock).toHaveReceivedCommandWith(DescribeWorkspaceImagesCommand, { ImageIds: [IMAGE] });
+    expect(wsMock).toHaveReceivedCommandWith(DescribeWorkspaceImagePermissionsCommand, { ImageId: IMAGE, MaxResults: 25 });
+    expect(updateInputs()).toEqual(expect.arrayContaining([
+      { ImageId: IMAGE, SharedAccountId: A, AllowCopyImage: true },
+      { ImageId: IMAGE, SharedAccountId: B, AllowCopyImage: true },
+      { ImageId: IMAGE, SharedAccountId: C, AllowCopyImage: true },
+    ]));
+    expect(updateInputs()).toHaveLength(3);
+    expect(sharedWith(fake)).toEqual([A, B, C]);
+
+    // the framework's isComplete call after a completed onEvent: complete at once, no AWS call
+    wsMock.resetHistory();
+    expect(await handler(isCompleteInput(createEvent(props()), response))).toEqual({ IsComplete: true });
+    expect(wsMock.calls()).toHaveLength(0);
+  });
+
+  test('shares only the accounts that are missing and leaves a share made outside the resource alone', async () => {
+    const fake = givenImage([A, FOREIGN]);
+    await handler(createEvent(props({ Accounts: [A, B] })));
+    expect(updates()).toEqual([`+${B}`]);
+    expect(sharedWith(fake)).toEqual([A, B, FOREIGN]);
+  });
+
+  test('makes no mutating call when every account is already shared (duplicate delivery)', async () => {
+    const fake = givenImage();
+    await handler(createEvent(props()));
+    wsMock.resetHistory();
+    const again = await onEvent(createEvent(props()));
+    expect(again.PhysicalResourceId).toBe(physicalId(IMAGE));
+    expect(updateInputs()).toEqual([]);
+    expect(sharedWith(fake)).toEqual([A, B]);
+  });
+
+  test('works with the longest image id', async () => {
+    const long = `wsi-${'a1'.repeat(31)}b`;
+    const fake = givenImage([], {}, long);
+    expect((await onEvent(createEvent(props({ ImageId: long })))).PhysicalResourceId).toBe(physicalId(long));
+    expect(sharedWith(fake, long)).toEqual([A, B]);
+  });
+});
+
+describe('reading the current permissions', () => {
+  test('pages through DescribeWorkspaceImagePermissions 25 at a time; shares made outside on any page survive', async () => {
+    expect(PERMISSIONS_PAGE_SIZE).toBe(25);
+    const outside = Array.from({ length: 60 }, (_, i) => String(500000000000 + i));
+    // A is declared and already shared, on the third page
+    const fake = givenImage([...outside.slice(0, 55), A, ...outside.slice(55)]);
+    await handler(createEvent(props({ Accounts: [A, B] })));
+
+    const reads = wsMock.commandCalls(DescribeWorkspaceImagePermissionsCommand).map((c) => c.args[0].input);
+    expect(reads).toEqual([
+      { ImageId: IMAGE, MaxResults: 25 },
+      { ImageId: IMAGE, MaxResults: 25, NextToken: 'page-25' },
+      { ImageId: IMAGE, MaxResults: 25, NextToken: 'page-50' },
+    ]);
+    // A (page 3) was seen: not re-sent
+    expect(updates()).toEqual([`+${B}`]);
+    expect(sharedWith(fake)).toEqual([...outside, A, B].sort());
+  });
+
+  test('a Delete unshares a declared account found on a later page, and nothing else', async () => {
+    const outside = Array.from({ length: 30 }, (_, i) => String(500000000000 + i));
+    const fake = givenImage([...outside, B]);
+    await handler(deleteEvent(props({ Accounts: [A, B] })));
+    expect(updates()).toEqual([`-${B}`]);
+    expect(sharedWith(fake)).toEqual(outside.sort());
+  });
+
+  test('an answer without ImagePermissions counts as none', async () => {
+    givenImage();
+    wsMock.on(DescribeWorkspaceImagePermissionsCommand).resolves({ ImageId: IMAGE });
+    await handler(createEvent(props()));
+    expect(updates()).toEqual([`+${A}`, `+${B}`]);
+  });
+});
+
+describe('bounded concurrency', () => {
+  test(`never more than ${SHARE_CONCURRENCY} UpdateWorkspaceImagePermission calls in flight, and every account is shared`, async () => {
+    const accounts = Array.from({ length: 17 }, (_, i) => String(100000000000 + i));
+    const fake = givenImage();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    wsMock.on(UpdateWorkspaceImagePermissionCommand).callsFake(async (input: UpdateWorkspaceImagePermissionCommandInput) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      // stay in flight across a few turns of the event loop (no timers): others get the chance to start
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      fake.images[IMAGE].shared.push(input.SharedAccountId!);
+      inFlight--;
+      return {};
+    });
+    await handler(createEvent(props({ Accounts: accounts })));
+
+    expect(SHARE_CONCURRENCY).toBe(5);
+    expect(maxInFlight).toBe(SHARE_CONCURRENCY);
+    expect(updateInputs()).toHaveLength(17);
+    expect(sharedWith(fake)).toEqual(accounts);
+  });
+
+  test('after a failure no new call starts; the error names what was and was not applied', async () => {
+    const accounts = Array.from({ length: 12 }, (_, i) => String(100000000000 + i));
+    const fake = givenImage();
+    const bad = accounts[1];
+    wsMock.on(UpdateWorkspaceImagePermissionCommand).callsFake(async (input: UpdateWorkspaceImagePermissionCommandInput) => {
+      // the refusal comes back before any of the calls already in flight completes
+      if (input.SharedAccountId === bad) throw wsError('InvalidParameterValuesException', 'The account is not valid.');
+      await new Promise((r) => setImmediate(r));
+      fake.images[IMAGE].shared.push(input.SharedAccountId!);
+      return {};
+    });
+    const err = await failure(createEvent(props({ Accounts: accounts })));
+
+    expect(err).toBeInstanceOf(ShareError);
+    // the first five started together; the four that succeeded are applied, nothing after them started
+    expect(updateInputs().map((i) => i.SharedAccountId)).toEqual(accounts.slice(0, 5));
+    expect(sharedWith(fake)).toEqual([accounts[0], ...accounts.slice(2, 5)]);
+    expect(err.message).toBe(
+      `AWS refused to share WorkSpaces image ${IMAGE} with account ${bad} (InvalidParameterValuesException: The account is not valid.): check that the account id exists and is spelled right. `
+      + `Applied before the failure: shared with ${accounts[0]}, ${accounts[2]}, ${accounts[3]} and 1 more; `
+      + `not applied: shared with ${bad}, ${accounts[5]}, ${accounts[6]} and 5 more. The automatic rollback or a new deployment converges from here.`,
+    );
+  });
+});
+
+describe('throttling', () => {
+  test(`the SDK client retries throttled calls (up to ${MAX_ATTEMPTS} attempts) and the share completes`, async () => {
+    const server = await throttlingWorkSpaces({ throttle: { [B]: 2 } });
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: server.url, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1',
+    });
+    try {
+      // A fresh copy of the handler and the SDK, outside aws-sdk-client-mock, so the real retry middleware runs.
+      let fresh: typeof import('../../lambda/shared-workspace-image.lambda') | undefined;
+      jest.isolateModules(() => {
+        fresh = jest.requireActual<typeof import('../../lambda/shared-workspace-image.lambda')>('../../lambda/shared-workspace-image.lambda');
+      });
+      // not the instance aws-sdk-client-mock stubs
+      expect(fresh!.handler).not.toBe(handler);
+      const response = await fresh!.handler(createEvent(props({ Accounts: [A, B] })));
+      expect(response).toMatchObject({ PhysicalResourceId: physicalId(IMAGE) });
+      expect(server.updates.filter((u) => u === `+${B}`)).toHaveLength(3); // two throttled, then accepted
+      expect(server.updates.filter((u) => u === `+${A}`)).toHaveLength(1);
+      expect(server.shared.sort()).toEqual([A, B]);
+    } finally {
+      process.env = saved;
+      await server.close();
+    }
+  });
+
+  test('throttling that outlasts every retry fails with a sentence that says to deploy again later', async () => {
+    const fake = givenImage();
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B }).rejects(wsError('ThrottlingException', 'Rate exceeded'));
+    const err = await failure(createEvent(props({ Accounts: [A, B] })));
+    expect(err.message).toMatch(new RegExp(`^AWS kept throttling the calls to share WorkSpaces image ${IMAGE} with account ${B} \\(ThrottlingException\\) after all retries: deploy again later`));
+    expect(err.message).toMatch(new RegExp(`Applied before the failure: shared with ${A}; not applied: shared with ${B}\\.`));
+    expect(sharedWith(fake)).toEqual([A]);
+  });
+});
+
+describe('image checks before any change', () => {
+  test('owned by another account (an image shared with us): says it cannot be re-shared, changes nothing', async () => {
+    givenImage([], { OwnerAccountId: FOREIGN });
+    const err = await failure(createEvent(props()));
+    expect(err).toBeInstanceOf(ShareError);
+    expect(err.message).toBe(`WorkSpaces image ${IMAGE} is owned by account ${FOREIGN}, not by account ${OWNER}: an image shared with you cannot be re-shared; copy it into ${OWNER} (workspaces copy-workspace-image) and share the copy.`);
+    expect(updateInputs()).toEqual([]);
+    expect(wsMock).not.toHaveReceivedCommand(DescribeWorkspaceImagePermissionsCommand);
+  });
+
+  test('not found (empty answer)', async () => {
+    useFake({ images: {} });
+    const err = await failure(createEvent(props()));
+    expect(err.message).toBe(`WorkSpaces image ${IMAGE} was not found in account ${OWNER} in us-east-1: check the imageId (WorkSpaces images are regional).`);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('not found (ResourceNotFoundException)', async () => {
+    givenImage();
+    wsMock.on(DescribeWorkspaceImagesCommand).rejects(wsError('ResourceNotFoundException'));
+    const err = await failure(createEvent(props()));
+    expect(err.message).toMatch(/^WorkSpaces image wsi-0123abcde was not found in account 123456789012 in us-east-1/);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('ERROR state: fails clearly with AWS\'s reason', async () => {
+    givenImage([], { State: 'ERROR', ErrorCode: 'InternalServerError', ErrorMessage: 'Image creation failed' });
+    const err = await failure(createEvent(props()));
+    expect(err.message).toBe(`WorkSpaces image ${IMAGE} is in state ERROR (InternalServerError: Image creation failed) and cannot be shared: create the image again and share one that is AVAILABLE.`);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('DescribeWorkspaceImages denied: one sentence, nothing changed', async () => {
+    givenImage();
+    wsMock.on(DescribeWorkspaceImagesCommand).rejects(wsError('AccessDeniedException', 'not authorized'));
+    const err = await failure(createEvent(props()));
+    expect(err.message).toBe(`The share handler is not allowed to read WorkSpaces image ${IMAGE} (AccessDeniedException): the image must be owned by account ${OWNER}, and no SCP or permissions boundary may deny the call.`);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('DescribeWorkspaceImagePermissions fails: nothing changed', async () => {
+    givenImage();
+    wsMock.on(DescribeWorkspaceImagePermissionsCommand).rejects(wsError('AccessDeniedException'));
+    const err = await failure(createEvent(props()));
+    expect(err.message).toMatch(/^The share handler is not allowed to read WorkSpaces image/);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test.each<[string, Props, RegExp]>([
+    ['a bad image id', { ImageId: 'wsi-123' }, /imageId "wsi-123" is not a WorkSpaces image id/],
+    ['a bad account id', { Accounts: [A, '1234'] }, /Accounts: "1234" is not a valid account id/],
+    ['Accounts that is not a list', { Accounts: A }, /Accounts must be a list/],
+    ['an unknown property', { OrganizationArns: [] }, /unknown properties OrganizationArns/],
+    ['no account', { Accounts: [] }, /no account/],
+    ['a bad RemovalPolicy', { RemovalPolicy: 'destroy' }, /RemovalPolicy must be "revoke" or "retain", got "destroy"/],
+  ])('invalid properties: %s (no AWS call at all)', async (_, overrides, message) => {
+    givenImage();
+    const err = await failure(createEvent(props(overrides)));
+    expect(err).toBeInstanceOf(ShareError);
+    expect(err.message).toMatch(message);
+    expect(wsMock.calls()).toHaveLength(0);
+  });
+
+  test('an event that is not from a CloudFormation stack', async () => {
+    givenImage();
+    const err = await failure({ ...createEvent(props()), StackId: 'not-an-arn' });
+    expect(err.message).toMatch(/is not a CloudFormation stack ARN/);
+    expect(wsMock.calls()).toHaveLength(0);
+  });
+
+  test('an unknown request type', async () => {
+    const err = await failure({ ...createEvent(props()), RequestType: 'Import' } as unknown as CloudFormationCustomResourceEvent);
+    expect(err.message).toBe('Unknown request type "Import".');
+  });
+});
+
+describe('BYOL images', () => {
+  test('AWS refusing a recipient of a BYOL image is explained, and names the account', async () => {
+    const fake = givenImage([], { RequiredTenancy: 'DEDICATED' });
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B })
+      .rejects(wsError('InvalidParameterValuesException', 'BYOL images can only be shared with accounts enabled for BYOL.'));
+    const err = await failure(createEvent(props({ Accounts: [A, B] })));
+    expect(err.message).toMatch(new RegExp(`^AWS refused to share WorkSpaces image ${IMAGE} with account ${B} \\(InvalidParameterValuesException: BYOL images`));
+    expect(err.message).toContain(`is a BYOL image (RequiredTenancy DEDICATED), which AWS shares only with accounts that are enabled for BYOL and in the same organization (same payer account); enable BYOL in ${B} or remove it from accounts.`);
+    expect(err.message).toContain(`Applied before the failure: shared with ${A}`);
+    expect(sharedWith(fake)).toEqual([A]);
+  });
+
+  test('a BYOL image whose recipients are accepted shares normally', async () => {
+    const fake = givenImage([], { RequiredTenancy: 'DEDICATED' });
+    await handler(createEvent(props()));
+    expect(sharedWith(fake)).toEqual([A, B]);
+  });
+});
+
+describe('PENDING image: asynchronous completion', () => {
+  test('onEvent changes nothing and hands over; isComplete answers false while PENDING, then shares once AVAILABLE', async () => {
+    const fake = givenImage([FOREIGN], { State: 'PENDING' });
+    const event = createEvent(props());
+    const before = Date.now();
+    const response = await onEvent(event);
+
+    expect(response.PhysicalResourceId).toBe(physicalId(IMAGE));
+    expect(response.Data).toEqual({ ImageId: IMAGE });
+    expect(response[COMPLETION_KEY]).toEqual({ Step: 'wait', ImageId: IMAGE, Before: 'none', Deadline: expect.any(Number) });
+    const deadline = (response[COMPLETION_KEY] as { Deadline: number }).Deadline;
+    expect(deadline - before).toBeGreaterThanOrEqual(PENDING_WAIT_LIMIT_MINUTES * 60_000);
+    expect(wsMock).not.toHaveReceivedCommand(DescribeWorkspaceImagePermissionsCommand);
+    expect(updateInputs()).toEqual([]);
+
+    const poll = isCompleteInput(event, response);
+    // still PENDING: not complete, no Data (the framework rejects Data with IsComplete false), no change
+    expect(await handler(poll)).toEqual({ IsComplete: false });
+    expect(await handler(poll)).toEqual({ IsComplete: false });
+    expect(updateInputs()).toEqual([]);
+
+    fake.images[IMAGE].image.State = 'AVAILABLE';
+    expect(await handler(poll)).toEqual({ IsComplete: true });
+    expect(updates()).toEqual([`+${A}`, `+${B}`]);
+    expect(sharedWith(fake)).toEqual([A, B, FOREIGN]);
+
+    // a duplicate isComplete call changes nothing
+    wsMock.resetHistory();
+    expect(await handler(poll)).toEqual({ IsComplete: true });
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('PENDING then ERROR: isComplete fails clearly and nothing was shared', async () => {
+    const fake = givenImage([], { State: 'PENDING' });
+    const event = createEvent(props());
+    const poll = isCompleteInput(event, await onEvent(event));
+    fake.images[IMAGE].image.State = 'ERROR';
+    const err = await failure(poll);
+    expect(err.message).toMatch(new RegExp(`^WorkSpaces image ${IMAGE} is in state ERROR and cannot be shared`));
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('still PENDING at the deadline: fails with its own sentence before the framework times out', async () => {
+    givenImage([], { State: 'PENDING' });
+    const event = createEvent(props());
+    const response = await onEvent(event);
+    const expired = { ...(response[COMPLETION_KEY] as object), Deadline: Date.now() - 1 };
+    const late = isCompleteInput(event, { ...response, [COMPLETION_KEY]: expired as never });
+    const err = await failure(late);
+    expect(err.message).toBe(`WorkSpaces image ${IMAGE} is still PENDING after ${PENDING_WAIT_LIMIT_MINUTES} minutes, so it was not shared: deploy again once the image is AVAILABLE.`);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('Update of the same image while PENDING waits with the old declaration, then applies only the delta', async () => {
+    const fake = givenImage([A, B, FOREIGN], { State: 'PENDING' });
+    const event = updateEvent(props({ Accounts: [B, C] }), props({ Accounts: [A, B] }));
+    const response = await onEvent(event);
+    expect(response[COMPLETION_KEY]).toMatchObject({ Step: 'wait', Before: 'old' });
+    fake.images[IMAGE].image.State = 'AVAILABLE';
+    expect(await handler(isCompleteInput(event, response))).toEqual({ IsComplete: true });
+    expect(updates()).toEqual([`+${C}`, `-${A}`]);
+    expect(sharedWith(fake)).toEqual([B, C, FOREIGN]);
+  });
+
+  test('replacement by a PENDING image waits, then shares on the new image only', async () => {
+    const fake = useFake({
+      images: {
+        [IMAGE]: { image: image(IMAGE), shared: [A, B] },
+        [NEW_IMAGE]: { image: image(NEW_IMAGE, { State: 'PENDING' }), shared: [] },
+      },
+    });
+    const event = updateEvent(props({ ImageId: NEW_IMAGE }), props());
+    const response = await onEvent(event);
+    expect(response.PhysicalResourceId).toBe(physicalId(NEW_IMAGE));
+    expect(response[COMPLETION_KEY]).toMatchObject({ Step: 'wait', ImageId: NEW_IMAGE, Before: 'none' });
+    const poll = isCompleteInput(event, response);
+    expect(poll.PhysicalResourceId).toBe(physicalId(NEW_IMAGE));
+    fake.images[NEW_IMAGE].image.State = 'AVAILABLE';
+    expect(await handler(poll)).toEqual({ IsComplete: true });
+    expect(sharedWith(fake, NEW_IMAGE)).toEqual([A, B]);
+    expect(sharedWith(fake, IMAGE)).toEqual([A, B]);
+  });
+
+  test('an isComplete whose marker names another image than the properties is refused', async () => {
+    givenImage([], { State: 'PENDING' });
+    const event = createEvent(props());
+    const response = await onEvent(event);
+    const poll = isCompleteInput(event, { ...response, [COMPLETION_KEY]: { ...(response[COMPLETION_KEY] as object), ImageId: NEW_IMAGE } as never });
+    expect((await failure(poll)).message).toMatch(/waits for WorkSpaces image wsi-9876zyxwv but the resource declares wsi-0123abcde/);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('a malformed marker is an error, not taken for a CloudFormation event', async () => {
+    givenImage();
+    const err = await failure({ ...createEvent(props()), [COMPLETION_KEY]: { Step: 'soon' } } as unknown as IsCompleteEvent);
+    expect(err.message).toMatch(/malformed SharedWorkspaceImageCompletion/);
+    expect(wsMock.calls()).toHaveLength(0);
+  });
+});
+
+describe('Update', () => {
+  test('shares what is new and unshares what was dropped: only the delta is sent', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    const response = await onEvent(updateEvent(props({ Accounts: [A, C] }), props({ Accounts: [A, B] })));
+    expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE), Data: { ImageId: IMAGE }, [COMPLETION_KEY]: { Step: 'done' } });
+    expect(updateInputs()).toEqual(expect.arrayContaining([
+      { ImageId: IMAGE, SharedAccountId: C, AllowCopyImage: true },
+      { ImageId: IMAGE, SharedAccountId: B, AllowCopyImage: false },
+    ]));
+    expect(updateInputs()).toHaveLength(2);
+    expect(sharedWith(fake)).toEqual([A, C, FOREIGN]);
+  });
+
+  test('an update that changes nothing makes no mutating call', async () => {
+    givenImage([A, B]);
+    await handler(updateEvent(props(), props()));
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('switching RemovalPolicy alone changes nothing in AWS', async () => {
+    givenImage([A, B]);
+    await handler(updateEvent(props({ RemovalPolicy: 'retain' }), props()));
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('never unshares an account shared outside this resource, even one it declared before that was re-shared by hand', async () => {
+    const fake = givenImage([A, FOREIGN]);
+    await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
+    expect(updateInputs()).toEqual([]);
+    expect(sharedWith(fake)).toEqual([A, FOREIGN]);
+  });
+
+  test('a partial failure names what was and was not applied, and the rollback restores the old state', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: C, AllowCopyImage: true }).rejects(wsError('AccessDeniedException', 'nope'));
+    const update = updateEvent(props({ Accounts: [C] }), props({ Accounts: [A, B] }));
+    const err = await failure(update);
+    expect(err.message).toMatch(new RegExp(`^The share handler is not allowed to share WorkSpaces image ${IMAGE} with account ${C} \\(AccessDeniedException\\)`));
+    expect(err.message).toContain(`Applied before the failure: unshared from ${A}, ${B}; not applied: shared with ${C}.`);
+    expect(sharedWith(fake)).toEqual([FOREIGN]);
+
+    // CloudFormation's rollback: old and new swapped, same physical id
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: C, AllowCopyImage: true }).callsFake(() => {
+      throw new Error('the rollback must not share C');
+    });
+    await handler(rollbackOf(update, physicalId(IMAGE)));
+    expect(sharedWith(fake)).toEqual([A, B, FOREIGN]);
+  });
+
+  test('rollback of a completed update restores exactly the old state', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    const update = updateEvent(props({ Accounts: [B, C] }), props({ Accounts: [A, B] }));
+    await handler(update);
+    expect(sharedWith(fake)).toEqual([B, C, FOREIGN]);
+    await handler(rollbackOf(update, physicalId(IMAGE)));
+    expect(sharedWith(fake)).toEqual([A, B, FOREIGN]);
+  });
+
+  test('image replacement: shares on the new image and returns its physical id; the old image is left to the old Delete', async () => {
+    const fake = useFake({
+      images: {
+        [IMAGE]: { image: image(IMAGE), shared: [A, B] },
+        [NEW_IMAGE]: { image: image(NEW_IMAGE), shared: [FOREIGN] },
+      },
+    });
+    const update = updateEvent(props({ ImageId: NEW_IMAGE }), props());
+    const response = await onEvent(update);
+    expect(response.PhysicalResourceId).toBe(physicalId(NEW_IMAGE));
+    expect(response.Data).toEqual({ ImageId: NEW_IMAGE });
+    expect(updates(IMAGE)).toEqual([]);
+    expect(sharedWith(fake, NEW_IMAGE)).toEqual([A, B, FOREIGN]);
+
+    // CloudFormation then deletes the old physical id, with the old properties
+    await handler(deleteEvent(props(), physicalId(IMAGE)));
+    expect(sharedWith(fake, IMAGE)).toEqual([]);
+    expect(sharedWith(fake, NEW_IMAGE)).toEqual([A, B, FOREIGN]);
+
+    // on rollback: the Update back to the old image, then the Delete of the new physical id
+    await handler(rollbackOf(update, physicalId(NEW_IMAGE)));
+    await handler(deleteEvent(props({ ImageId: NEW_IMAGE }), physicalId(NEW_IMAGE)));
+    expect(sharedWith(fake, IMAGE)).toEqual([A, B]);
+    expect(sharedWith(fake, NEW_IMAGE)).toEqual([FOREIGN]);
+  });
+
+  test('an unparseable physical id falls back to the old properties\' image', async () => {
+    const fake = givenImage([A, B]);
+    const response = await onEvent(updateEvent(props({ Accounts: [A] }), props(), 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED'));
+    expect(response.PhysicalResourceId).toBe(physicalId(IMAGE));
+    expect(sharedWith(fake)).toEqual([A]);
+  });
+
+  test('unsharing an account that is no longer shared does not fail the stack', async () => {
+    const fake = givenImage([A, B]);
+    // someone unshares B by hand between our read and our call; WorkSpaces then refuses the unshare
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B, AllowCopyImage: false }).callsFake(() => {
+      fake.images[IMAGE].shared = fake.images[IMAGE].shared.filter((a) => a !== B);
+      throw wsError('InvalidParameterValuesException', 'The image is not shared with the specified account.');
+    });
+    await handler(updateEvent(props({ Accounts: [A] }), props()));
+    expect(sharedWith(fake)).toEqual([A]);
+    // the tolerance was earned by reading the permissions again
+    expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 2);
+  });
+
+  test('an unshare refused while the account still holds the share is a failure', async () => {
+    const fake = givenImage([A, B]);
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B, AllowCopyImage: false })
+      .rejects(wsError('OperationNotSupportedException', 'Not now.'));
+    const err = await failure(updateEvent(props({ Accounts: [A] }), props()));
+    expect(err.message).toBe(`Could not unshare WorkSpaces image ${IMAGE} from account ${B} (OperationNotSupportedException: Not now.): fix the cause and deploy again. Nothing was changed.`);
+    expect(sharedWith(fake)).toEqual([A, B]);
+  });
+});
+
+describe('Delete', () => {
+  test('unshares exactly the declared accounts; a share made outside survives', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    const response = await onEvent(deleteEvent(props()));
+    expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE), [COMPLETION_KEY]: { Step: 'done' } });
+    expect(updateInputs()).toEqual(expect.arrayContaining([
+      { ImageId: IMAGE, SharedAccountId: A, AllowCopyImage: false },
+      { ImageId: IMAGE, SharedAccountId: B, AllowCopyImage: false },
+    ]));
+    expect(sharedWith(fake)).toEqual([FOREIGN]);
+  });
+
+  test('a declared account that is not shared gets no call', async () => {
+    const fake = givenImage([A]);
+    await handler(deleteEvent(props()));
+    expect(updates()).toEqual([`-${A}`]);
+    expect(sharedWith(fake)).toEqual([]);
+  });
+
+  test('twice (duplicate delivery) gives the same state and no error', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    await handler(deleteEvent(props()));
+    wsMock.resetHistory();
+    await handler(deleteEvent(props()));
+    expect(updateInputs()).toEqual([]);
+    expect(sharedWith(fake)).toEqual([FOREIGN]);
+  });
+
+  test('RemovalPolicy retain: no AWS call at all', async () => {
+    const fake = givenImage([A, B]);
+    await handler(deleteEvent(props({ RemovalPolicy: 'retain' })));
+    expect(wsMock.calls()).toHaveLength(0);
+    expect(sharedWith(fake)).toEqual([A, B]);
+  });
+
+  test('a physical id this handler did not issue (after a failed create) is a successful no-op', async () => {
+    givenImage([A, B]);
+    for (const physical of ['AWSCDK::CustomResourceProviderFramework::CREATE_FAILED', 'shared-wsi:not-an-image', physicalId('wsi-1')]) {
+      const response = await onEvent(deleteEvent(props(), physical));
+      expect(response.PhysicalResourceId).toBe(physical);
+    }
+    expect(wsMock.calls()).toHaveLength(0);
+  });
+
+  test('the image id comes from the physical id, not from the properties', async () => {
+    const fake = useFake({ images: { [IMAGE]: { image: image(IMAGE), shared: [A] }, [NEW_IMAGE]: { image: image(NEW_IMAGE), shared: [A] } } });
+    await handler(deleteEvent(props({ ImageId: NEW_IMAGE }), physicalId(IMAGE)));
+    expect(sharedWith(fake, IMAGE)).toEqual([]);
+    expect(sharedWith(fake, NEW_IMAGE)).toEqual([A]);
+  });
+
+  test('a vanished image counts as unshared (empty answer)', async () => {
+    useFake({ images: {} });
+    const response = await onEvent(deleteEvent(props()));
+    expect(response.PhysicalResourceId).toBe(physicalId(IMAGE));
+    expect(wsMock).not.toHaveReceivedCommand(DescribeWorkspaceImagePermissionsCommand);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('a vanished image counts as unshared (ResourceNotFoundException from either read)', async () => {
+    givenImage([A]);
+    wsMock.on(DescribeWorkspaceImagesCommand).rejects(wsError('ResourceNotFoundException'));
+    await handler(deleteEvent(props()));
+    givenImage([A]);
+    wsMock.on(DescribeWorkspaceImagePermissionsCommand).rejects(wsError('ResourceNotFoundException'));
+    await handler(deleteEvent(props()));
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('the image vanishing between the read and the unshare still succeeds', async () => {
+    const fake = givenImage([A, B]);
+    wsMock.on(UpdateWorkspaceImagePermissionCommand).callsFake(() => {
+      delete (fake.images as Record<string, unknown>)[IMAGE];
+      throw wsError('ResourceNotFoundException');
+    });
+    await expect(handler(deleteEvent(props()))).resolves.toMatchObject({ PhysicalResourceId: physicalId(IMAGE) });
+  });
+
+  test('an image owned by another account: nothing of ours to unshare', async () => {
+    givenImage([A], { OwnerAccountId: FOREIGN });
+    await handler(deleteEvent(props()));
+    expect(wsMock).not.toHaveReceivedCommand(DescribeWorkspaceImagePermissionsCommand);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('lenient properties: malformed entries are skipped, well-formed declared accounts are unshared', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    await handler(deleteEvent({ ImageId: 'garbage', Accounts: [A, 'junk'], Colour: 'blue', RemovalPolicy: 'what' }, physicalId(IMAGE)));
+    expect(sharedWith(fake)).toEqual([B, FOREIGN]);
+  });
+
+  test('a real failure during Delete is reported, naming what was unshared', async () => {
+    const fake = givenImage([A, B]);
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B }).rejects(wsError('AccessDeniedException'));
+    const err = await failure(deleteEvent(props()));
+    expect(err.message).toMatch(new RegExp(`^The share handler is not allowed to unshare WorkSpaces image ${IMAGE} from account ${B}`));
+    expect(err.message).toContain(`Applied before the failure: unshared from ${A}; not applied: unshared from ${B}.`);
+    expect(sharedWith(fake)).toEqual([B]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// A WorkSpaces endpoint over HTTP that throttles, for the SDK's real retry path
+// ---------------------------------------------------------------------------------------------
+
+interface ThrottlingWorkSpaces {
+  readonly url: string;
+  /** `+account` / `-account` for every UpdateWorkspaceImagePermission request received, throttled or not. */
+  readonly updates: string[];
+  readonly shared: string[];
+  close(): Promise<void>;
+}
+
+/** Answers the three WorkSpaces operations (awsJson1_1) for IMAGE; throttles the first N shares per account. */
+async function throttlingWorkSpaces(options: { throttle: Record<string, number> }): Promise<ThrottlingWorkSpaces> {
+  const updatesSeen: string[] = [];
+  const shared: string[] = [];
+  const remaining = { ...options.throttle };
+  const reply = (res: ServerResponse, status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+    res.end(JSON.stringify(body));
+  };
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => { raw += chunk.toString('utf8'); });
+    req.on('end', () => {
+      const op = String(req.headers['x-amz-target'] ?? '').split('.').pop();
+      const input = JSON.parse(raw || '{}');
+      if (op === 'DescribeWorkspaceImages') return reply(res, 200, { Images: [image(IMAGE)] });
+      if (op === 'DescribeWorkspaceImagePermissions') return reply(res, 200, { ImageId: IMAGE, ImagePermissions: shared.map((SharedAccountId) => ({ SharedAccountId })) });
+      if (op === 'UpdateWorkspaceImagePermission') {
+        updatesSeen.push(`${input.AllowCopyImage ? '+' : '-'}${input.SharedAccountId}`);
+        if ((remaining[input.SharedAccountId] ?? 0) > 0) {
+          remaining[input.SharedAccountId]--;
+          return reply(res, 400, { __type: 'ThrottlingException', message: 'Rate exceeded' });
+        }
+        if (input.AllowCopyImage && !shared.includes(input.SharedAccountId)) shared.push(input.SharedAccountId);
+        return reply(res, 200, {});
+      }
+      return reply(res, 400, { __type: 'InvalidParameterValuesException', message: `unexpected ${op}` });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    updates: updatesSeen,
+    shared,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,311 @@
+import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { nagFindings } from './nag';
+import { PENDING_WAIT_LIMIT_MINUTES } from '../lambda/workspaces/plan';
+import { SHARED_AMI_RESOURCE_TYPE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE } from '../src/private/contract';
+import { SharedAmi } from '../src/shared-ami';
+import { SharedWorkspaceImage } from '../src/shared-workspace-image';
+
+const WSI = 'wsi-0123abcde';
+const WSI_2 = 'wsi-9876zyxwv';
+const A = '111111111111';
+const B = '222222222222';
+
+function stack(): Stack {
+  return new Stack(new App(), 'Golden', { env: { account: '123456789012', region: 'eu-west-1' } });
+}
+
+function handlerFunctions(template: Template, type = 'SharedWorkspaceImageProvider') {
+  return Object.values(template.findResources('AWS::Lambda::Function', {
+    Properties: { Description: Match.stringLikeRegexp(`${type} handler`) },
+  }));
+}
+
+function sharePolicies(t: Template) {
+  return Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('Share'));
+}
+
+const imageArn = (rest: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:workspaces:eu-west-1:123456789012:workspaceimage/${rest}`]] });
+
+describe('SharedWorkspaceImage resource properties', () => {
+  test('sends exactly the contract keys', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A, B] });
+    const resources = Template.fromStack(s).findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE);
+    expect(Object.keys(resources)).toHaveLength(1);
+    const props = Object.values(resources)[0].Properties;
+    expect(Object.keys(props).sort()).toEqual(['ServiceToken', ...SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS].sort());
+    expect(props).toMatchObject({ ImageId: WSI, Accounts: [A, B], RemovalPolicy: 'revoke' });
+  });
+
+  test('RemovalPolicy.RETAIN tells the handler to keep the shares', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN });
+    Template.fromStack(s).hasResourceProperties(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, { RemovalPolicy: 'retain' });
+  });
+
+  test('addAccounts after construction reaches the resource; the list can start empty', () => {
+    const s = stack();
+    const share = new SharedWorkspaceImage(s, 'Share', { imageId: WSI });
+    share.addAccounts(A);
+    share.addAccounts(B);
+    Template.fromStack(s).hasResourceProperties(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, { Accounts: [A, B] });
+  });
+
+  test('duplicates are shared once, with a warning on the construct', () => {
+    const s = stack();
+    const share = new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A, B] });
+    share.addAccounts(A);
+    Template.fromStack(s).hasResourceProperties(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, { Accounts: [A, B] });
+    Annotations.fromStack(s).hasWarning('/Golden/Share', Match.stringLikeRegexp(`${A} is listed more than once`));
+  });
+
+  test('a token image id passes synth and reaches the handler unresolved', () => {
+    const s = stack();
+    const id = ssm.StringParameter.valueForStringParameter(s, '/golden/wsi');
+    const share = new SharedWorkspaceImage(s, 'Share', { imageId: id, accounts: [A] });
+    const props = Object.values(Template.fromStack(s).findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE))[0].Properties;
+    expect(props.ImageId).toEqual({ Ref: expect.stringMatching(/^SsmParameterValuegoldenwsi/) });
+    expect(share.imageId).toBe(id);
+  });
+
+  test('token accounts pass synth unvalidated', () => {
+    const s = stack();
+    const account = ssm.StringParameter.valueForStringParameter(s, '/consumer/account');
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [account] });
+    const props = Object.values(Template.fromStack(s).findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE))[0].Properties;
+    expect(props.Accounts).toEqual([{ Ref: expect.stringMatching(/^SsmParameterValueconsumeraccount/) }]);
+  });
+
+  test('sharedImageId is the resource attribute, so consumers wait for the share', () => {
+    const s = stack();
+    const share = new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
+    new ssm.StringParameter(s, 'Out', { stringValue: share.sharedImageId });
+    const t = Template.fromStack(s);
+    const logicalId = Object.keys(t.findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE))[0];
+    t.hasResourceProperties('AWS::SSM::Parameter', { Value: { 'Fn::GetAtt': [logicalId, 'ImageId'] } });
+  });
+});
+
+describe('one provider per stack, with a waiter for PENDING images', () => {
+  test('three shares in one stack, next to SharedAmi: one handler per construct type, one service token each', () => {
+    const s = stack();
+    for (const i of [1, 2, 3]) new SharedWorkspaceImage(s, `Share${i}`, { imageId: WSI, accounts: [`${i}`.repeat(12)] });
+    new SharedAmi(s, 'Ami1', { imageId: 'ami-0123456789abcdef0', accounts: [A] });
+    new SharedAmi(s, 'Ami2', { imageId: 'ami-0fedcba9876543210', accounts: [A] });
+    const t = Template.fromStack(s);
+    t.resourceCountIs(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, 3);
+    t.resourceCountIs(SHARED_AMI_RESOURCE_TYPE, 2);
+    expect(handlerFunctions(t)).toHaveLength(1);
+    expect(handlerFunctions(t, 'SharedAmiProvider')).toHaveLength(1);
+    // two handlers + AMI framework onEvent + WorkSpaces framework onEvent, isComplete, onTimeout
+    t.resourceCountIs('AWS::Lambda::Function', 6);
+    t.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    const tokens = (type: string) => new Set(Object.values(t.findResources(type)).map((r) => JSON.stringify(r.Properties.ServiceToken)));
+    expect(tokens(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE).size).toBe(1);
+    expect(tokens(SHARED_AMI_RESOURCE_TYPE).size).toBe(1);
+    expect([...tokens(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE)]).not.toEqual([...tokens(SHARED_AMI_RESOURCE_TYPE)]);
+  });
+
+  test('each stack gets its own provider', () => {
+    const app = new App();
+    const a = new Stack(app, 'A');
+    const b = new Stack(app, 'B');
+    new SharedWorkspaceImage(a, 'Share', { imageId: WSI, accounts: [A] });
+    new SharedWorkspaceImage(b, 'Share', { imageId: WSI, accounts: [A] });
+    expect(handlerFunctions(Template.fromStack(a))).toHaveLength(1);
+    expect(handlerFunctions(Template.fromStack(b))).toHaveLength(1);
+  });
+
+  test('the handler runs the bundled asset on Node.js 24 with a bounded timeout', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
+    const [fn] = handlerFunctions(Template.fromStack(s));
+    expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Handler: 'index.handler', Timeout: 300 });
+  });
+
+  test('the same handler serves onEvent and isComplete; the waiter polls every 30 s for at most 45 minutes', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
+    const t = Template.fromStack(s);
+    const handlerId = Object.keys(t.findResources('AWS::Lambda::Function', {
+      Properties: { Description: Match.stringLikeRegexp('SharedWorkspaceImageProvider handler') },
+    }))[0];
+    const frameworkEnv = (name: string) => Object.entries(t.findResources('AWS::Lambda::Function'))
+      .find(([id]) => id.includes(`framework${name}`))![1].Properties.Environment.Variables;
+    expect(frameworkEnv('onEvent').USER_ON_EVENT_FUNCTION_ARN).toEqual({ 'Fn::GetAtt': [handlerId, 'Arn'] });
+    expect(frameworkEnv('onEvent').USER_IS_COMPLETE_FUNCTION_ARN).toEqual({ 'Fn::GetAtt': [handlerId, 'Arn'] });
+    expect(frameworkEnv('isComplete').USER_IS_COMPLETE_FUNCTION_ARN).toEqual({ 'Fn::GetAtt': [handlerId, 'Arn'] });
+
+    const machine = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
+    const definition = JSON.stringify(machine.Properties.DefinitionString);
+    expect(definition).toContain('\\"IntervalSeconds\\":30');
+    expect(definition).toContain('\\"MaxAttempts\\":90');
+    expect(definition).toContain('\\"BackoffRate\\":1');
+  });
+
+  test('the waiter outlasts the handler\'s own PENDING limit by at least one poll, and ends inside CloudFormation\'s hour', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
+    const machine = Object.values(Template.fromStack(s).findResources('AWS::StepFunctions::StateMachine'))[0];
+    const definition = JSON.parse((machine.Properties.DefinitionString['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'arn')).join(''));
+    const retry = definition.States['framework-isComplete-task'].Retry[0];
+    const waitSeconds = retry.IntervalSeconds * retry.MaxAttempts;
+    expect(waitSeconds).toBeGreaterThanOrEqual(PENDING_WAIT_LIMIT_MINUTES * 60 + retry.IntervalSeconds);
+    // plus the handler's own time on either side (5 minutes each at most)
+    expect(waitSeconds + 2 * 300).toBeLessThanOrEqual(3600);
+  });
+
+  test('SharedAmi keeps its synchronous provider (no waiter)', () => {
+    const s = stack();
+    new SharedAmi(s, 'Ami', { imageId: 'ami-0123456789abcdef0', accounts: [A] });
+    const t = Template.fromStack(s);
+    t.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+    t.resourceCountIs('AWS::Lambda::Function', 2);
+  });
+});
+
+describe('IAM: one policy per share on the shared role, least privilege', () => {
+  test('permission calls are scoped to the literal image ARN; DescribeWorkspaceImages (no resource-level support) sits on the shared role', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
+    const t = Template.fromStack(s);
+    const policies = sharePolicies(t);
+    expect(policies).toHaveLength(1);
+    const [, policy] = policies[0];
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([{
+      Action: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
+      Effect: 'Allow',
+      Resource: imageArn(WSI),
+    }]);
+    expect(policy.Properties.Roles).toHaveLength(1);
+
+    const roleDefault = Object.entries(t.findResources('AWS::IAM::Policy'))
+      .find(([id]) => id.includes('SharedWorkspaceImageProviderHandlerRoleDefaultPolicy'))![1];
+    const statements = roleDefault.Properties.PolicyDocument.Statement;
+    expect(statements).toContainEqual({ Action: 'workspaces:DescribeWorkspaceImages', Effect: 'Allow', Resource: '*' });
+    const actions = statements.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
+    expect(actions.sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'workspaces:DescribeWorkspaceImages']);
+  });
+
+  test('a token image id gets this account\'s images in this region, so the old image can still be unshared after a replacement', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [A] });
+    const [, policy] = sharePolicies(Template.fromStack(s))[0];
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([{
+      Action: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
+      Effect: 'Allow',
+      Resource: imageArn('*'),
+    }]);
+  });
+
+  test('the share depends on its own policy, so the permissions outlive its Delete', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
+    const t = Template.fromStack(s);
+    const [policyId] = sharePolicies(t)[0];
+    const share = Object.values(t.findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE))[0];
+    expect(share.DependsOn).toContain(policyId);
+  });
+
+  test('a new image id means a new policy (new logical id), so the old one is removed only after the old image was unshared', () => {
+    const ids = [WSI, WSI_2].map((imageId) => {
+      const s = stack();
+      new SharedWorkspaceImage(s, 'Share', { imageId, accounts: [A] });
+      return sharePolicies(Template.fromStack(s))[0][0];
+    });
+    expect(ids[0]).not.toEqual(ids[1]);
+  });
+
+  test('the WorkSpaces and AMI handlers have separate roles: neither holds the other\'s permissions', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
+    new SharedAmi(s, 'ShareAmi', { imageId: 'ami-0123456789abcdef0', accounts: [A] });
+    const t = Template.fromStack(s);
+    const roleOf = (prefix: string) => JSON.stringify(sharePolicies(t).find(([id]) => id.startsWith(prefix))![1].Properties.Roles);
+    expect(roleOf('SharePermissions')).toContain('SharedWorkspaceImageProviderHandlerRole');
+    expect(roleOf('ShareAmiPermissions')).toContain('SharedAmiProviderHandlerRole');
+  });
+});
+
+describe('synth-time validation', () => {
+  test.each([
+    ['image id (too short)', { imageId: 'wsi-12345678', accounts: [A] }, /Golden\/Bad: imageId "wsi-12345678" is not a WorkSpaces image id/],
+    ['image id (upper case)', { imageId: 'wsi-0123ABCDE', accounts: [A] }, /is not a WorkSpaces image id/],
+    ['image id (an AMI)', { imageId: 'ami-0123456789abcdef0', accounts: [A] }, /is not a WorkSpaces image id/],
+    ['image id (too long)', { imageId: `wsi-${'a'.repeat(64)}`, accounts: [A] }, /is not a WorkSpaces image id/],
+    ['account id', { imageId: WSI, accounts: ['12345'] }, /Golden\/Bad: accounts: "12345" is not a valid account id/],
+    ['removal policy', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.SNAPSHOT }, /Golden\/Bad: removalPolicy snapshot is not supported/],
+  ])('rejects a bad %s, naming the construct path and the value', (_name, props, message) => {
+    expect(() => new SharedWorkspaceImage(stack(), 'Bad', props)).toThrow(message);
+  });
+
+  test('accepts the longest and shortest valid image ids', () => {
+    expect(() => new SharedWorkspaceImage(stack(), 'Short', { imageId: 'wsi-012345678', accounts: [A] })).not.toThrow();
+    expect(() => new SharedWorkspaceImage(stack(), 'Long', { imageId: `wsi-${'a'.repeat(63)}`, accounts: [A] })).not.toThrow();
+  });
+
+  test('rejects a bad account added later', () => {
+    const share = new SharedWorkspaceImage(stack(), 'Bad', { imageId: WSI, accounts: [A] });
+    expect(() => share.addAccounts('1111-1111-1111')).toThrow(/Golden\/Bad: accounts: "1111-1111-1111" is not a valid account id/);
+  });
+
+  test('no account at all is a synth error', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Empty', { imageId: WSI });
+    expect(() => Template.fromStack(s)).toThrow(/Golden\/Empty.*no account/s);
+  });
+
+  test('an empty accounts list is a synth error too', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Empty', { imageId: WSI, accounts: [] });
+    expect(() => Template.fromStack(s)).toThrow(/Golden\/Empty.*no account/s);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  test('literal and token images, next to SharedAmi, in an environment-specific stack: no unacknowledged finding', () => {
+    const app = new App();
+    const s = new Stack(app, 'Golden', { env: { account: '123456789012', region: 'eu-west-1' } });
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
+    new SharedWorkspaceImage(s, 'ByToken', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [B] });
+    new SharedAmi(s, 'Ami', { imageId: 'ami-0123456789abcdef0', accounts: [A] });
+    expect(nagFindings(s)).toEqual([]);
+  });
+
+  test('a token image in an environment-agnostic stack: no unacknowledged finding', () => {
+    const s = new Stack(new App(), 'Agnostic');
+    new SharedWorkspaceImage(s, 'ByToken', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [B] });
+    expect(nagFindings(s)).toEqual([]);
+  });
+
+  test('every acknowledgement on our constructs carries a written reason', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [A] });
+    const acks = s.node.findAll().flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY));
+    // provider (framework + waiter), role, and the token share's policy
+    expect(acks.length).toBeGreaterThanOrEqual(4);
+    for (const m of acks) {
+      for (const reason of Object.values(m.data as Record<string, string>)) expect(reason.length).toBeGreaterThan(40);
+    }
+  });
+
+  test('the token wildcard acknowledgement names exactly the finding cdk-nag raises for that statement', () => {
+    const s = stack();
+    const share = new SharedWorkspaceImage(s, 'ByToken', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [A] });
+    const policy = share.node.children.find((c) => c.node.id.startsWith('Permissions')) as iam.Policy;
+    const acknowledged = policy.node.metadata
+      .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((m) => Object.keys(m.data as Record<string, string>));
+    // the same statement, unacknowledged, elsewhere in the stack: cdk-nag's finding id must be ours
+    new iam.Role(s, 'Unacknowledged', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') })
+      .addToPolicy(iam.PolicyStatement.fromJson(policy.document.toJSON().Statement[0]));
+    const findings = nagFindings(s);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatch(/ at Golden\/Unacknowledged\//);
+    expect(acknowledged).toEqual([findings[0].split(' at ')[0]]);
+    expect(acknowledged[0]).toBe('AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:workspaces:eu-west-1:123456789012:workspaceimage/*]');
+  });
+});
