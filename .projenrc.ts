@@ -173,7 +173,7 @@ project.addTask('lint:fix', {
 // ---------------------------------------------------------------------------------------------
 const demo = project.addTask('demo', {
   description: 'Synthesize the example app, then play its shares create -> update -> delete against a local moto',
-  steps: [{ exec: 'ts-node --project example/tsconfig.json example/demo.ts' }],
+  steps: [{ exec: 'ts-node --transpile-only --project example/tsconfig.json example/demo.ts' }],
 });
 demo.prependSpawn(bundle);
 demo.prependSpawn(emulatorSetup);
