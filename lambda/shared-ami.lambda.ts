@@ -12,10 +12,10 @@ import {
   grantName, granteesFor, KeyInfo, keyProblem, mergeByArn, OwnGrant, ownGrants, planGrants, snapshotsByKey,
 } from './ami/kms-plan';
 import {
-  AMI_ID, AmiShareSpec, CurrentState, explainFailure, explainPartialFailure, imageProblem, involvesSnapshots,
+  AMI_ID, AmiShareSpec, CurrentState, explainFailure, explainKeyFailure, explainPartialFailure, imageProblem, involvesSnapshots,
   isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges, snapshotIdsOf, Step,
 } from './ami/plan';
-import { awsErrorCode, ShareError } from './common/errors';
+import { awsErrorCode, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
@@ -48,8 +48,12 @@ async function onUpdate(event: CloudFormationCustomResourceUpdateEvent): Promise
     // Delete of the old physical id revokes on the old image (on rollback, the reverse).
     return onCreate(event);
   }
+  // `before` declares what is on the image in effect only when it names that image: after a
+  // failed replacement the framework keeps the old physical id, and the rollback's old properties
+  // are the new image's. Then nothing is known to be ours to revoke: add what is missing only.
+  const prior = before.imageId === inEffect ? before : undefined;
   const run = runContext(event, after.imageId);
-  const grants = await converge(run, before, after);
+  const grants = await converge(run, prior, after);
   return respond(run, grants);
 }
 
@@ -116,12 +120,12 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
     }
     current = { launchPermissions: launch, snapshotPermissions };
     if (before?.kmsGrants || after?.kmsGrants) {
-      keys = await discoverKeys(image!, deleting);
+      keys = await discoverKeys(run, image!, deleting);
       for (const key of keys.filter((k) => k.manager !== 'AWS')) {
         const grants = await aws.listGrants(key.arn).catch((err: unknown) => {
           // A key deleted or pending deletion takes its grants with it: nothing left to revoke.
           if (deleting && KEY_GONE.has(awsErrorCode(err) ?? '')) return [];
-          throw err;
+          throw new ShareError(explainKeyFailure(err, imageId, key.arn, key.snapshots[0], account));
         });
         ours.push(...ownGrants(key.arn, grants, run.grantName));
       }
@@ -139,7 +143,7 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
   const grants = planGrants(customerKeys, granteesFor(after, run.partition), ours);
   const steps = planChanges(before, after, imageId, current, grants);
   log({ imageId, plan: steps.map((s) => s.description) });
-  const created = await apply(run, steps, deleting);
+  const created = await apply(run, steps, deleting, before === undefined);
   const revoked = new Set(grants.revoke.map((g) => g.grantId));
   return { grantIds: [...ours.filter((g) => !revoked.has(g.grantId)).map((g) => g.grantId), ...created] };
 }
@@ -151,7 +155,7 @@ const KEY_GONE = new Set(['NotFoundException', 'KMSInvalidStateException']);
  * The AMI's snapshots → their keys → one KeyInfo per key ARN (KMS resolves ids and aliases). On
  * Delete, a key that is gone is skipped: its grants went with it, and the Delete must not stick.
  */
-async function discoverKeys(image: Image, deleting: boolean): Promise<KeyInfo[]> {
+async function discoverKeys(run: RunContext, image: Image, deleting: boolean): Promise<KeyInfo[]> {
   const byKey = snapshotsByKey(await aws.snapshotKeys(snapshotIdsOf(image)));
   const keys: KeyInfo[] = [];
   for (const [keyId, snapshots] of Object.entries(byKey)) {
@@ -160,33 +164,27 @@ async function discoverKeys(image: Image, deleting: boolean): Promise<KeyInfo[]>
       keys.push({ arn: meta.Arn ?? keyId, manager: meta.KeyManager ?? 'CUSTOMER', snapshots });
     } catch (err) {
       if (deleting && KEY_GONE.has(awsErrorCode(err) ?? '')) continue;
-      throw err;
+      throw new ShareError(explainKeyFailure(err, run.imageId, keyId, snapshots[0], run.account));
     }
   }
   return mergeByArn(keys);
 }
 
-/** Applies the steps in order; returns the ids of the grants it created. */
-async function apply(run: RunContext, steps: Step[], deleting: boolean): Promise<string[]> {
+/**
+ * Applies the steps in order; returns the ids of the grants it created. A Create (nothing declared
+ * before) that fails part-way undoes what it applied before throwing: CloudFormation sends no
+ * Delete after a failed Create, so nothing else would.
+ */
+async function apply(run: RunContext, steps: Step[], deleting: boolean, creating: boolean): Promise<string[]> {
   const { imageId } = run;
   const created: string[] = [];
+  const applied: Array<{ step: Step; grantId?: string }> = [];
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i];
     try {
-      switch (step.kind) {
-        case 'launch':
-          await aws.modifyLaunchPermissions(imageId, step.add.map(launchPermissionFromKey), step.remove.map(launchPermissionFromKey));
-          break;
-        case 'snapshot':
-          await aws.modifyCreateVolumePermissions(step.target, step.add.length > 0 ? 'add' : 'remove', step.add.length > 0 ? step.add : step.remove);
-          break;
-        case 'grant':
-          created.push(await aws.createGrant(step.target, step.add[0], KMS_GRANT_OPERATIONS, run.grantName));
-          break;
-        case 'revoke-grant':
-          await aws.revokeGrant(step.target, step.grantId!);
-          break;
-      }
+      const grantId = await applyStep(run, step);
+      if (grantId) created.push(grantId);
+      applied.push({ step, grantId });
     } catch (err) {
       const code = awsErrorCode(err) ?? '';
       if (deleting && (code.startsWith('InvalidAMIID.') || code === 'InvalidSnapshot.NotFound')) {
@@ -194,10 +192,38 @@ async function apply(run: RunContext, steps: Step[], deleting: boolean): Promise
         continue;
       }
       const cause = explainFailure(err, imageId, step, run.account);
-      throw new ShareError(explainPartialFailure(cause, steps.slice(0, i), steps.slice(i)));
+      if (!creating) throw new ShareError(explainPartialFailure(cause, steps.slice(0, i), steps.slice(i)));
+      const stuck: string[] = [];
+      for (const done of applied.reverse()) {
+        const inverse: Step = done.step.kind === 'grant'
+          ? { ...done.step, kind: 'revoke-grant', add: [], remove: done.step.add, grantId: done.grantId }
+          : { ...done.step, add: done.step.remove, remove: done.step.add };
+        await applyStep(run, inverse).catch((undoErr: unknown) => {
+          log({ undoFailed: done.step.description, error: String(undoErr) });
+          stuck.push(done.step.description);
+        });
+      }
+      throw new ShareError(`${cause}${undoneSentence(applied.map((a) => a.step.description), stuck)}`);
     }
   }
   return created;
+}
+
+/** One mutating call; a new grant's id for 'grant'. */
+async function applyStep(run: RunContext, step: Step): Promise<string | undefined> {
+  switch (step.kind) {
+    case 'launch':
+      await aws.modifyLaunchPermissions(run.imageId, step.add.map(launchPermissionFromKey), step.remove.map(launchPermissionFromKey));
+      return undefined;
+    case 'snapshot':
+      await aws.modifyCreateVolumePermissions(step.target, step.add.length > 0 ? 'add' : 'remove', step.add.length > 0 ? step.add : step.remove);
+      return undefined;
+    case 'grant':
+      return aws.createGrant(step.target, step.add[0], KMS_GRANT_OPERATIONS, run.grantName);
+    case 'revoke-grant':
+      await aws.revokeGrant(step.target, step.grantId!);
+      return undefined;
+  }
 }
 
 /** Grant ids travel back only while they fit well inside CloudFormation's 4 KB response. */

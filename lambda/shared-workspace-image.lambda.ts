@@ -14,7 +14,7 @@ import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
   CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
-import { awsErrorCode, ShareError } from './common/errors';
+import { awsErrorCode, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
@@ -75,7 +75,10 @@ async function onUpdate(event: CloudFormationCustomResourceUpdateEvent): Promise
     // Delete of the old physical id unshares the old image (on rollback, the reverse).
     return onCreate(event);
   }
-  return shareOrWait(ctx, after.imageId, before, after);
+  // `before` declares what is on the image in effect only when it names that image: after a
+  // failed replacement the framework keeps the old physical id, and the rollback's old properties
+  // are the new image's. Then nothing is known to be ours to unshare: add what is missing only.
+  return shareOrWait(ctx, after.imageId, before.imageId === inEffect ? before : undefined, after);
 }
 
 async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise<WorkspaceImageOnEventResponse> {
@@ -181,7 +184,15 @@ async function converge(
   if (failed.length > 0) {
     const applied = outcomes.filter((o): o is Extract<Outcome<PermissionChange, void>, { status: 'fulfilled' }> => o.status === 'fulfilled').map((o) => o.item);
     const notApplied = outcomes.filter((o) => o.status === 'skipped').map((o) => o.item);
-    throw new ShareError(explainPartialFailure(applied, failed, notApplied));
+    if (before !== undefined || deleting) throw new ShareError(explainPartialFailure(applied, failed, notApplied));
+    // A failed Create gets no Delete from CloudFormation: undo the shares it made, then fail.
+    const stuck: string[] = [];
+    await runBounded(applied, SHARE_CONCURRENCY, async (change) => {
+      await applyChange(imageId, { ...change, allow: !change.allow }).catch(() => stuck.push(change.account));
+    });
+    const [first, ...others] = failed;
+    const more = others.length > 0 ? ` ${others.length} more call${others.length === 1 ? '' : 's'} failed too.` : '';
+    throw new ShareError(`${first.message}${more}${undoneSentence(applied.map((c) => c.account), stuck)}`);
   }
 }
 

@@ -121,6 +121,21 @@ export class SharedAmi extends Construct {
    */
   public readonly sharedImageId: string;
 
+  /**
+   * Comma-separated ids of the KMS grants this share holds after the deployment (empty when there
+   * are none, or when the list would exceed 2,000 characters; see `grantCount`).
+   */
+  public readonly grantIds: string;
+
+  /** How many KMS grants this share holds after the deployment. */
+  public readonly grantCount: string;
+
+  /**
+   * The name every KMS grant of this share carries (`cdk-shared-images/<stack>/<logical id>/<image>`),
+   * to find them with `kms list-grants`.
+   */
+  public readonly grantName: string;
+
   /** The AMI id as given. */
   public readonly imageId: string;
 
@@ -144,6 +159,13 @@ export class SharedAmi extends Construct {
     this.imageId = props.imageId;
     this.grantKeyUsage = props.grantKeyUsage ?? true;
     this.keys = props.encryptionKeys ?? [];
+    for (const key of this.keys) {
+      // An alias (kms.Alias is an IKey too) resolves to an ARN with ':alias/', literal or joined.
+      const arn = Token.isUnresolved(key.keyArn) ? JSON.stringify(Stack.of(this).resolve(key.keyArn)) : key.keyArn;
+      if (arn.includes(':alias/')) {
+        throw new Error(`${this.node.path}: encryptionKeys: ${key.node.path} is an alias, not a key (an alias ARN cannot scope KMS permissions or be matched against the AMI's snapshots); pass the kms.Key itself`);
+      }
+    }
     this.addAccounts(...(props.accounts ?? []));
     this.addOrganizationArns(...(props.organizationArns ?? []));
     this.addOrganizationalUnitArns(...(props.organizationalUnitArns ?? []));
@@ -176,6 +198,9 @@ export class SharedAmi extends Construct {
       properties: { ...properties },
     });
     this.sharedImageId = this.resource.getAttString('ImageId');
+    this.grantIds = this.resource.getAttString('GrantIds');
+    this.grantCount = this.resource.getAttString('GrantCount');
+    this.grantName = this.resource.getAttString('GrantName');
 
     // AMI ARNs carry no account. A literal id is scoped to that image; a token's value can change
     // between deployments, and the old image's shares must still be revoked by the old resource's

@@ -294,6 +294,22 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
       .toThrow(/Golden\/Share: encryptionKeys: Golden\/Imported is not a kms.Key defined in this app/);
   });
 
+  test('an alias is not a key: synth error naming the construct and the alias', () => {
+    const s = stack();
+    const alias = kms.Alias.fromAliasName(s, 'Alias', 'alias/golden');
+    expect(() => new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], encryptionKeys: [alias] }))
+      .toThrow(/Golden\/Share: encryptionKeys: Golden\/Alias is an alias, not a key/);
+  });
+
+  test('grant ids, count and name are attributes of the share resource', () => {
+    const s = stack();
+    const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    const logicalId = Object.keys(Template.fromStack(s).findResources(SHARED_AMI_RESOURCE_TYPE))[0];
+    expect(s.resolve(share.grantIds)).toEqual({ 'Fn::GetAtt': [logicalId, 'GrantIds'] });
+    expect(s.resolve(share.grantCount)).toEqual({ 'Fn::GetAtt': [logicalId, 'GrantCount'] });
+    expect(s.resolve(share.grantName)).toEqual({ 'Fn::GetAtt': [logicalId, 'GrantName'] });
+  });
+
   test('an imported key is fine for account recipients: it only scopes the permissions', () => {
     const s = stack();
     const arn = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';

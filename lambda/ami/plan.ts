@@ -258,6 +258,22 @@ export function explainFailure(err: unknown, imageId: string, step: Pick<Step, '
   return `Changing ${what}${who ? ` for ${who}` : ''} failed (${code ?? 'error'}: ${errorMessage(err)}): fix the cause and deploy again.`;
 }
 
+/** One sentence for a failed KMS read (DescribeKey, ListGrants) of a key behind the AMI. */
+export function explainKeyFailure(err: unknown, imageId: string, keyId: string, snapshotId: string | undefined, account: string): string {
+  const code = awsErrorCode(err);
+  const where = `KMS key ${keyId}${snapshotId ? ` (snapshot ${snapshotId})` : ''} of AMI ${imageId}`;
+  if (code === 'NotFoundException') {
+    return `${where} does not exist (${code}): nobody can launch the AMI; re-encrypt it with an existing customer managed key (ec2 copy-image --encrypted --kms-key-id <key>) and share the copy.`;
+  }
+  if (isAccessDenied(code)) {
+    return `The share handler may not read ${where} (${code}): a key outside account ${account} must be passed in encryptionKeys and its key policy must allow account ${account}; or re-encrypt the AMI with a key of account ${account}.`;
+  }
+  if (code === 'DisabledException' || code === 'KMSInvalidStateException') {
+    return `${where} is disabled or pending deletion (${code}): enable the key, or share an AMI encrypted with an enabled key.`;
+  }
+  return `Reading ${where} failed (${code ?? 'error'}: ${errorMessage(err)}): fix the cause and deploy again.`;
+}
+
 /** The sentence for a failure part-way through a plan: what went through and what did not. */
 export function explainPartialFailure(cause: string, applied: Step[], notApplied: Step[]): string {
   if (applied.length === 0) return `${cause} Nothing was changed.`;

@@ -48,3 +48,14 @@ const ACCESS_DENIED = new Set(['UnauthorizedOperation', 'AccessDenied', 'AccessD
 export function isAccessDenied(code: string | undefined): boolean {
   return code !== undefined && ACCESS_DENIED.has(code);
 }
+
+/**
+ * What a failed Create says after undoing what it had already applied: CloudFormation sends no
+ * Delete after a failed Create (the Provider framework answers it for us), so a Create cleans up
+ * after itself.
+ */
+export function undoneSentence(undone: readonly string[], stuck: readonly string[]): string {
+  if (undone.length === 0 && stuck.length === 0) return ' Nothing was changed.';
+  if (stuck.length === 0) return ' Nothing was left changed: what was applied before the failure was undone.';
+  return ` Undoing what was applied before the failure failed for ${stuck.slice(0, 3).join(', ')}${stuck.length > 3 ? ` and ${stuck.length - 3} more` : ''}: remove it by hand.`;
+}

@@ -390,10 +390,11 @@ describe('Refused before any change', () => {
     expect(message).toBe(
       `KMS key ${key2} of AMI ${ami.imageId} is disabled or pending deletion (DisabledException), so ${A} cannot be granted:`
       + ' enable the key, or share an AMI encrypted with an enabled key.'
-      + ` Applied before the failure: KMS grant on ${key1} to ${A}; not applied: KMS grant on ${key2} to ${A}, launch permissions on ${ami.imageId} +[${A}].`
-      + ' The automatic rollback or a new deployment converges from here.',
+      + ' Nothing was left changed: what was applied before the failure was undone.',
     );
     expect(await launchPermissions(fixture.ec2, ami.imageId)).toEqual([]);
+    // the grant on key1 made before the failure was revoked again: a failed Create gets no Delete
+    expect(await granteesNamed(key1, NAME)).toEqual([]);
 
     await run(create);
 

@@ -679,16 +679,43 @@ describe('Delete', () => {
 });
 
 describe('partial failure', () => {
-  test('launch permissions applied, snapshot permission failed: the error names what was and was not applied', async () => {
-    const fake = givenImage([], { 'snap-1': [], 'snap-2': [] });
+  test('Create: launch permissions applied, snapshot permission failed: what was applied is undone, and the error says so', async () => {
+    const fake = givenImage([{ UserId: FOREIGN }], { 'snap-1': [], 'snap-2': [] });
     ec2Mock.on(ModifySnapshotAttributeCommand).rejects(ec2Error('InternalError', 'An internal error has occurred.'));
     const err = await failure(createEvent(props({ ShareSnapshots: 'true' })));
 
     expect(err).toBeInstanceOf(ShareError);
     expect(err.message).toBe(
       `Changing snapshot snap-1 of AMI ${IMAGE} for ${A}, ${B} failed (InternalError: An internal error has occurred.): fix the cause and deploy again.`
-      + ` Applied before the failure: launch permissions on ${IMAGE} +[${A}, ${B}];`
-      + ` not applied: createVolumePermission on snap-1 +[${A}, ${B}], createVolumePermission on snap-2 +[${A}, ${B}].`
+      + ' Nothing was left changed: what was applied before the failure was undone.',
+    );
+    // the add, then its undo; the foreign share stays
+    expect(modifyImageInputs()).toEqual([
+      { ImageId: IMAGE, LaunchPermission: { Add: [{ UserId: A }, { UserId: B }] } },
+      { ImageId: IMAGE, LaunchPermission: { Remove: [{ UserId: A }, { UserId: B }] } },
+    ]);
+    expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: FOREIGN })]);
+  });
+
+  test('Create: an undo that fails too is named, so the user knows what to remove by hand', async () => {
+    givenImage([], { 'snap-1': [] });
+    ec2Mock.on(ModifySnapshotAttributeCommand).rejects(ec2Error('InternalError'));
+    ec2Mock.on(ModifyImageAttributeCommand).resolvesOnce({}).rejects(ec2Error('InternalError'));
+    const err = await failure(createEvent(props({ ShareSnapshots: 'true' })));
+    expect(err.message).toMatch(new RegExp(`Undoing what was applied before the failure failed for launch permissions on ${IMAGE} \\+\\[${A}, ${B}\\]: remove it by hand\\.$`));
+  });
+
+  test('Update: launch permissions applied, snapshot permission failed: the error names what was and was not applied', async () => {
+    const fake = givenImage([{ UserId: A }], { 'snap-1': [A], 'snap-2': [A] });
+    ec2Mock.on(ModifySnapshotAttributeCommand).rejects(ec2Error('InternalError', 'An internal error has occurred.'));
+    const before = props({ Accounts: [A], ShareSnapshots: 'true' });
+    const err = await failure(updateEvent(props({ ShareSnapshots: 'true' }), before));
+
+    expect(err).toBeInstanceOf(ShareError);
+    expect(err.message).toBe(
+      `Changing snapshot snap-1 of AMI ${IMAGE} for ${B} failed (InternalError: An internal error has occurred.): fix the cause and deploy again.`
+      + ` Applied before the failure: launch permissions on ${IMAGE} +[${B}];`
+      + ` not applied: createVolumePermission on snap-1 +[${B}], createVolumePermission on snap-2 +[${B}].`
       + ' The automatic rollback or a new deployment converges from here.',
     );
     expect(ec2Mock).toHaveReceivedCommandTimes(ModifyImageAttributeCommand, 1);
@@ -696,16 +723,17 @@ describe('partial failure', () => {
     expect(grantsOf(fake)).toHaveLength(2);
   });
 
-  test('a retry after a partial failure sends only what was not applied', async () => {
-    const fake = givenImage([], { 'snap-1': [] });
+  test('Update: a retry after a partial failure sends only what was not applied', async () => {
+    const fake = givenImage([{ UserId: A }], { 'snap-1': [A] });
     ec2Mock.on(ModifySnapshotAttributeCommand).rejectsOnce(ec2Error('InternalError'));
-    await failure(createEvent(props({ ShareSnapshots: 'true' })));
+    const event = updateEvent(props({ ShareSnapshots: 'true' }), props({ Accounts: [A], ShareSnapshots: 'true' }));
+    await failure(event);
 
     useFake(fake);
     ec2Mock.resetHistory();
-    await handler(createEvent(props({ ShareSnapshots: 'true' })));
+    await handler(event);
     expect(ec2Mock).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
-    expect(modifySnapshotInputs()).toEqual([{ SnapshotId: 'snap-1', Attribute: 'createVolumePermission', OperationType: 'add', UserIds: [A, B] }]);
+    expect(modifySnapshotInputs()).toEqual([{ SnapshotId: 'snap-1', Attribute: 'createVolumePermission', OperationType: 'add', UserIds: [B] }]);
     expect(fake.snapshots['snap-1']).toEqual([A, B]);
   });
 
@@ -716,6 +744,16 @@ describe('partial failure', () => {
     expect(err.message).toMatch(new RegExp(`^AWS refused to share AMI ${IMAGE} with ${A}, ${B} \\(InvalidAMIAttributeItemValue: `));
     expect(err.message).toMatch(/ Nothing was changed\.$/);
     expect(ec2Mock).not.toHaveReceivedCommand(ModifySnapshotAttributeCommand);
+  });
+
+  test('rollback of a failed replacement leaves the old image as it was, foreign shares included', async () => {
+    // The framework keeps the old physical id when the replacing Update fails; the rollback swaps
+    // old and new properties, so its "old" side declares the new image.
+    const fake = givenImage([{ UserId: A }, { UserId: B }, { UserId: FOREIGN }]);
+    const rollback = updateEvent(props({ Accounts: [A, B] }), props({ ImageId: NEW_IMAGE, Accounts: [A, FOREIGN] }), physicalId(IMAGE));
+    await handler(rollback);
+    expect(modifyImageInputs()).toEqual([]);
+    expect(grantsOf(fake)).toEqual([{ UserId: A }, { UserId: B }, { UserId: FOREIGN }].map((p) => JSON.stringify(p)).sort());
   });
 });
 
@@ -1135,13 +1173,13 @@ describe('KMS grants', () => {
       expect(err.message).toBe(
         `Account ${B} has no Auto Scaling service-linked role, so KMS key ${KEY_1} of AMI ${IMAGE} cannot be granted to it: create the role in ${B}`
         + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.'
-        + ` Applied before the failure: KMS grant on ${KEY_1} to ${A}, KMS grant on ${KEY_1} to ${A} (Auto Scaling role), KMS grant on ${KEY_1} to ${B};`
-        + ` not applied: KMS grant on ${KEY_1} to ${B} (Auto Scaling role), launch permissions on ${IMAGE} +[${A}, ${B}].`
-        + ' The automatic rollback or a new deployment converges from here.',
+        + ' Nothing was left changed: what was applied before the failure was undone.',
       );
       expect(ec2Mock).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
       expect(grantsOf(fake)).toEqual([]);
-      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A), asg(A), root(B)));
+      // the three grants made before the refusal were revoked again (a failed Create gets no Delete)
+      expect(grantsOn(kms, KEY_1)).toEqual([]);
+      expect(revokeGrantInputs()).toHaveLength(3);
     });
 
     test('a grantee KMS refuses that is an account root: the sentence says to check the account', async () => {
@@ -1182,7 +1220,9 @@ describe('KMS grants', () => {
       kmsMock.on(ListGrantsCommand).rejects(kmsError('AccessDeniedException'));
       const err = await failure(createEvent(props({ Accounts: [A], OrganizationArns: [ORG] })));
       expect(err).toBeInstanceOf(ShareError);
-      expect(err.message).toMatch(new RegExp(`^The share handler is not allowed to change AMI ${IMAGE} \\(AccessDeniedException\\)`));
+      expect(err.message).toBe(`The share handler may not read KMS key ${KEY_1} (snapshot snap-1) of AMI ${IMAGE} (AccessDeniedException):`
+        + ` a key outside account ${OWNER} must be passed in encryptionKeys and its key policy must allow account ${OWNER};`
+        + ` or re-encrypt the AMI with a key of account ${OWNER}.`);
       expect(mutatingCalls()).toEqual([]);
       expect(kmsMutatingCalls()).toEqual([]);
     });
@@ -1191,7 +1231,8 @@ describe('KMS grants', () => {
       givenEncryptedImage({ 'snap-1': keyArn('ffffffff-ffff-4fff-8fff-ffffffffffff') });
       givenKeys();
       const err = await failure(createEvent(props({ Accounts: [A] })));
-      expect(err.message).toMatch(new RegExp(`^Changing AMI ${IMAGE} failed \\(NotFoundException: `));
+      expect(err.message).toBe(`KMS key ${keyArn('ffffffff-ffff-4fff-8fff-ffffffffffff')} (snapshot snap-1) of AMI ${IMAGE} does not exist (NotFoundException):`
+        + ' nobody can launch the AMI; re-encrypt it with an existing customer managed key (ec2 copy-image --encrypted --kms-key-id <key>) and share the copy.');
       expect(mutatingCalls()).toEqual([]);
       expect(kmsMutatingCalls()).toEqual([]);
     });

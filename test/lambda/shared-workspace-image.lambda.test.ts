@@ -279,7 +279,7 @@ describe('bounded concurrency', () => {
     expect(sharedWith(fake)).toEqual(accounts);
   });
 
-  test('after a failure no new call starts; the error names what was and was not applied', async () => {
+  test('after a failure no new call starts; a failed Create unshares what it shared and says so', async () => {
     const accounts = Array.from({ length: 12 }, (_, i) => String(100000000000 + i));
     const fake = givenImage();
     const bad = accounts[1];
@@ -287,19 +287,21 @@ describe('bounded concurrency', () => {
       // the refusal comes back before any of the calls already in flight completes
       if (input.SharedAccountId === bad) throw wsError('InvalidParameterValuesException', 'The account is not valid.');
       await new Promise((r) => setImmediate(r));
-      fake.images[IMAGE].shared.push(input.SharedAccountId!);
+      const shared = fake.images[IMAGE].shared;
+      if (input.AllowCopyImage) shared.push(input.SharedAccountId!);
+      else shared.splice(shared.indexOf(input.SharedAccountId!), 1);
       return {};
     });
     const err = await failure(createEvent(props({ Accounts: accounts })));
 
     expect(err).toBeInstanceOf(ShareError);
-    // the first five started together; the four that succeeded are applied, nothing after them started
-    expect(updateInputs().map((i) => i.SharedAccountId)).toEqual(accounts.slice(0, 5));
-    expect(sharedWith(fake)).toEqual([accounts[0], ...accounts.slice(2, 5)]);
+    // the first five started together; nothing after them started; the four that succeeded were unshared again
+    expect(updateInputs().filter((i) => i.AllowCopyImage).map((i) => i.SharedAccountId)).toEqual(accounts.slice(0, 5));
+    expect(updateInputs().filter((i) => !i.AllowCopyImage).map((i) => i.SharedAccountId).sort()).toEqual([accounts[0], ...accounts.slice(2, 5)]);
+    expect(sharedWith(fake)).toEqual([]);
     expect(err.message).toBe(
-      `AWS refused to share WorkSpaces image ${IMAGE} with account ${bad} (InvalidParameterValuesException: The account is not valid.): check that the account id exists and is spelled right. `
-      + `Applied before the failure: shared with ${accounts[0]}, ${accounts[2]}, ${accounts[3]} and 1 more; `
-      + `not applied: shared with ${bad}, ${accounts[5]}, ${accounts[6]} and 5 more. The automatic rollback or a new deployment converges from here.`,
+      `AWS refused to share WorkSpaces image ${IMAGE} with account ${bad} (InvalidParameterValuesException: The account is not valid.): check that the account id exists and is spelled right.`
+      + ' Nothing was left changed: what was applied before the failure was undone.',
     );
   });
 });
@@ -335,8 +337,8 @@ describe('throttling', () => {
     wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B }).rejects(wsError('ThrottlingException', 'Rate exceeded'));
     const err = await failure(createEvent(props({ Accounts: [A, B] })));
     expect(err.message).toMatch(new RegExp(`^AWS kept throttling the calls to share WorkSpaces image ${IMAGE} with account ${B} \\(ThrottlingException\\) after all retries: deploy again later`));
-    expect(err.message).toMatch(new RegExp(`Applied before the failure: shared with ${A}; not applied: shared with ${B}\\.`));
-    expect(sharedWith(fake)).toEqual([A]);
+    expect(err.message).toMatch(/ Nothing was left changed: what was applied before the failure was undone\.$/);
+    expect(sharedWith(fake)).toEqual([]);
   });
 });
 
@@ -424,8 +426,8 @@ describe('BYOL images', () => {
     const err = await failure(createEvent(props({ Accounts: [A, B] })));
     expect(err.message).toMatch(new RegExp(`^AWS refused to share WorkSpaces image ${IMAGE} with account ${B} \\(InvalidParameterValuesException: BYOL images`));
     expect(err.message).toContain(`is a BYOL image (RequiredTenancy DEDICATED), which AWS shares only with accounts that are enabled for BYOL and in the same organization (same payer account); enable BYOL in ${B} or remove it from accounts.`);
-    expect(err.message).toContain(`Applied before the failure: shared with ${A}`);
-    expect(sharedWith(fake)).toEqual([A]);
+    expect(err.message).toMatch(/ Nothing was left changed: what was applied before the failure was undone\.$/);
+    expect(sharedWith(fake)).toEqual([]);
   });
 
   test('a BYOL image whose recipients are accepted shares normally', async () => {
@@ -560,7 +562,7 @@ describe('Update', () => {
     expect(updateInputs()).toEqual([]);
   });
 
-  test('never unshares an account shared outside this resource, even one it declared before that was re-shared by hand', async () => {
+  test('never unshares an account shared outside this resource that it never declared', async () => {
     const fake = givenImage([A, FOREIGN]);
     await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
     expect(updateInputs()).toEqual([]);
@@ -646,6 +648,17 @@ describe('Update', () => {
     const err = await failure(updateEvent(props({ Accounts: [A] }), props()));
     expect(err.message).toBe(`Could not unshare WorkSpaces image ${IMAGE} from account ${B} (OperationNotSupportedException: Not now.): fix the cause and deploy again. Nothing was changed.`);
     expect(sharedWith(fake)).toEqual([A, B]);
+  });
+});
+
+describe('rollback of a failed replacement', () => {
+  test('leaves the old image as it was, foreign shares included (the rollback\'s old side declares the new image)', async () => {
+    // The framework keeps the old physical id when the replacing Update fails; CloudFormation's
+    // rollback then swaps old and new properties.
+    const fake = givenImage([A, B, FOREIGN]);
+    await handler(updateEvent(props({ Accounts: [A, B] }), props({ ImageId: NEW_IMAGE, Accounts: [A, FOREIGN] }), physicalId(IMAGE)));
+    expect(updates()).toEqual([]);
+    expect(sharedWith(fake)).toEqual([A, B, FOREIGN].sort());
   });
 });
 
