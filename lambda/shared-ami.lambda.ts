@@ -13,12 +13,13 @@ import {
 } from './ami/kms-plan';
 import {
   AMI_ID, AmiShareSpec, CurrentState, explainFailure, explainKeyFailure, explainPartialFailure, imageProblem, involvesSnapshots,
-  isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges, snapshotIdsOf, Step,
+  isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf, Step,
 } from './ami/plan';
 import { awsErrorCode, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
+import { decideGuard } from './common/guard';
 import { KMS_GRANT_OPERATIONS, SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
 
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<OnEventResponse> {
@@ -68,8 +69,40 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
     log({ skip: `RemovalPolicy retain: the shares of ${imageId} stay` });
     return { PhysicalResourceId: event.PhysicalResourceId };
   }
-  await converge(runContext(event, imageId), { ...spec, imageId }, undefined);
+  const run = runContext(event, imageId);
+  await converge(run, { ...spec, imageId }, undefined);
+  if (spec.guardImage) await guardAndRetire(run, spec);
   return { PhysicalResourceId: event.PhysicalResourceId };
+}
+
+/**
+ * The deletion guard (SPEC 4), after this resource revoked its own shares: an AMI whose lifetime
+ * the app owns goes away only when nobody else holds a launch permission (or, with forceUnshare,
+ * after revoking them all); then, if asked, it is deregistered and its snapshots deleted.
+ */
+async function guardAndRetire(run: RunContext, spec: AmiShareSpec): Promise<void> {
+  const { imageId, account } = run;
+  const fail = (err: unknown): never => {
+    throw new ShareError(explainFailure(err, imageId, undefined, account));
+  };
+  const image = await aws.describeImage(imageId).catch(fail);
+  if (isGone(image)) return;
+  const remaining = await aws.launchPermissions(imageId).catch(fail);
+  const decision = decideGuard(`AMI ${imageId}`, remaining.map((p) => recipientName(launchPermissionKey(p) ?? '')), spec.forceUnshare);
+  if (decision.action === 'block') throw new ShareError(decision.message);
+  if (decision.action === 'force') {
+    log({ forceUnshare: decision.revoke });
+    await aws.modifyLaunchPermissions(imageId, [], remaining).catch(fail);
+  }
+  if (!spec.deleteImage) return;
+  await aws.deregisterImage(imageId).catch(fail);
+  log({ deregistered: imageId });
+  if (!spec.deleteSnapshots) return;
+  for (const snapshotId of snapshotIdsOf(image!)) {
+    await aws.deleteSnapshot(snapshotId).catch((err: unknown) => {
+      throw new ShareError(`AMI ${imageId} was deregistered, but deleting its snapshot ${snapshotId} failed (${awsErrorCode(err) ?? 'error'}: ${String((err as Error).message ?? err)}): delete it by hand (ec2 delete-snapshot).`);
+    });
+  }
 }
 
 /** Who is acting on which image: the stack's account and region, and this resource's grant name. */

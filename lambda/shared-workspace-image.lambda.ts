@@ -8,6 +8,10 @@
  * the image is AVAILABLE (share, complete), in ERROR (fail) or waited on too long (fail). The
  * onEvent answer carries a completion marker that the framework passes on to isComplete and that
  * CloudFormation never sends: that marker is how the two calls are told apart.
+ *
+ * A Delete unshares what this resource declared; when the app owns the image's lifetime
+ * (GuardImage / DeleteImage) it then runs the deletion guard (SPEC 4): it refuses while any other
+ * account still holds a share (or, forced, unshares them all), and only then deletes the image.
  */
 import type { WorkspaceImage } from '@aws-sdk/client-workspaces';
 import type {
@@ -18,11 +22,12 @@ import { awsErrorCode, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
+import { decideGuard } from './common/guard';
 import { Outcome, runBounded } from './workspaces/concurrency';
 import {
-  assessImage, Completion, COMPLETION_KEY, completionOf, describeChanges, explainFailure, explainPartialFailure, FailedChange,
-  nothingToRevoke, parseWorkspaceImageProperties, pendingTooLong, PENDING_WAIT_LIMIT_MINUTES, PermissionChange, planChanges,
-  SHARE_CONCURRENCY, unshareMayBeNoop, WORKSPACE_IMAGE_ID, WorkspaceShareSpec,
+  assessImage, Completion, COMPLETION_KEY, completionOf, describeChanges, explainDeleteFailure, explainFailure, explainForceFailure,
+  explainPartialFailure, FailedChange, nothingToRevoke, parseWorkspaceImageProperties, pendingTooLong, PENDING_WAIT_LIMIT_MINUTES,
+  PermissionChange, planChanges, removalPlan, SHARE_CONCURRENCY, unshareMayBeNoop, WORKSPACE_IMAGE_ID, WorkspaceShareSpec,
 } from './workspaces/plan';
 import * as workspaces from './workspaces/workspaces-adapter';
 import { SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, SharedWorkspaceImageResourceAttributes } from '../src/private/contract';
@@ -89,8 +94,9 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
     return done;
   }
   const spec = parseWorkspaceImageProperties(ownProperties(event.ResourceProperties), 'lenient');
-  if (spec.removal === 'retain') {
-    log({ skip: `RemovalPolicy retain: the shares of ${imageId} stay` });
+  const plan = removalPlan(spec);
+  if (plan === 'retain') {
+    log({ skip: `RemovalPolicy retain: the shares of ${imageId} stay${spec.deleteImage ? ', so the image is not deleted either' : ''}` });
     return done;
   }
   const ctx = stackContext(event);
@@ -100,8 +106,58 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
     log({ skip });
     return done;
   }
-  await converge(ctx, imageId, image!, { ...spec, imageId }, undefined);
+  const exists = await converge(ctx, imageId, image!, { ...spec, imageId }, undefined);
+  if (!exists || plan === 'revoke') return done;
+  // SPEC 4: the app owns the image's lifetime. Our own shares are gone; anyone else's block the
+  // deletion (or are revoked, when forced), and nothing is deleted while one remains.
+  if (!await guard(ctx, imageId, image!, spec.forceUnshare)) return done;
+  if (plan === 'delete-image') await deleteImage(ctx, imageId);
   return done;
+}
+
+/**
+ * The deletion guard, after this resource revoked its own shares: reads who else still holds a
+ * share, and refuses (ShareError) or, when forced, unshares them all. Returns false when the image
+ * turned out to be gone already.
+ */
+async function guard(ctx: StackContext, imageId: string, image: WorkspaceImage, force: boolean): Promise<boolean> {
+  let remaining: string[];
+  try {
+    remaining = await workspaces.sharedAccounts(imageId);
+  } catch (err) {
+    if (awsErrorCode(err) === 'ResourceNotFoundException') {
+      log({ skip: `WorkSpaces image ${imageId} no longer exists: nothing left to guard or delete` });
+      return false;
+    }
+    throw new ShareError(explainFailure(err, imageId, undefined, ctx.account, image));
+  }
+  const decision = decideGuard(`WorkSpaces image ${imageId}`, remaining, force);
+  log({ imageId, guard: decision.action, stillSharedWith: remaining });
+  if (decision.action === 'block') throw new ShareError(decision.message);
+  if (decision.action === 'force') {
+    const changes: PermissionChange[] = decision.revoke.map((account) => ({ account, allow: false }));
+    const outcomes = await runBounded(changes, SHARE_CONCURRENCY, (change) => applyChange(imageId, change), { stopOnFailure: true });
+    const failed: FailedChange[] = outcomes.flatMap((o) => (o.status === 'rejected'
+      ? [{ change: o.item, message: explainFailure(o.error, imageId, o.item, ctx.account, image) }]
+      : []));
+    if (failed.length > 0) {
+      const applied = outcomes.filter((o) => o.status === 'fulfilled').map((o) => o.item);
+      const notApplied = outcomes.filter((o) => o.status === 'skipped').map((o) => o.item);
+      throw new ShareError(explainForceFailure(imageId, applied, failed, notApplied));
+    }
+  }
+  return true;
+}
+
+/** DeleteWorkspaceImage, once the guard let it through; an image already gone counts as deleted. */
+async function deleteImage(ctx: StackContext, imageId: string): Promise<void> {
+  let deleted: boolean;
+  try {
+    deleted = await workspaces.deleteImage(imageId);
+  } catch (err) {
+    throw new ShareError(explainDeleteFailure(err, imageId, ctx.account));
+  }
+  log(deleted ? { deleted: `WorkSpaces image ${imageId}` } : { skip: `WorkSpaces image ${imageId} was already deleted` });
 }
 
 /**
@@ -156,11 +212,12 @@ async function isComplete(event: IsCompleteEvent, completion: Completion): Promi
 /**
  * Reads every account the image is shared with, plans the delta from `before` to `after`, and
  * applies it: one UpdateWorkspaceImagePermission per account, SHARE_CONCURRENCY at a time. Every
- * check and read happens before the first change; after a failure no new call starts.
+ * check and read happens before the first change; after a failure no new call starts. Returns
+ * false when, on a Delete, the image turned out to be gone (its shares went with it).
  */
 async function converge(
   ctx: StackContext, imageId: string, image: WorkspaceImage, before: WorkspaceShareSpec | undefined, after: WorkspaceShareSpec | undefined,
-): Promise<void> {
+): Promise<boolean> {
   const deleting = after === undefined;
   let current: string[];
   try {
@@ -168,14 +225,14 @@ async function converge(
   } catch (err) {
     if (deleting && awsErrorCode(err) === 'ResourceNotFoundException') {
       log({ skip: `WorkSpaces image ${imageId} no longer exists: its shares went with it` });
-      return;
+      return false;
     }
     throw new ShareError(explainFailure(err, imageId, undefined, ctx.account, image));
   }
 
   const changes = planChanges(before, after, current);
   log({ imageId, sharedWith: current.length, plan: describeChanges(changes) });
-  if (changes.length === 0) return;
+  if (changes.length === 0) return true;
 
   const outcomes = await runBounded(changes, SHARE_CONCURRENCY, (change) => applyChange(imageId, change), { stopOnFailure: true });
   const failed: FailedChange[] = outcomes.flatMap((o) => (o.status === 'rejected'
@@ -194,6 +251,7 @@ async function converge(
     const more = others.length > 0 ? ` ${others.length} more call${others.length === 1 ? '' : 's'} failed too.` : '';
     throw new ShareError(`${first.message}${more}${undoneSentence(applied.map((c) => c.account), stuck)}`);
   }
+  return true;
 }
 
 /** One share or unshare. An unshare of an account that no longer holds the share counts as done. */

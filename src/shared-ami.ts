@@ -1,11 +1,12 @@
 import { Annotations, ArnFormat, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import {
   accountRootArn, autoScalingServiceRoleArn, KMS_GRANT_OPERATIONS, REMOVAL_RETAIN, REMOVAL_REVOKE,
   SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
 } from './private/contract';
+import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
 import {
@@ -99,6 +100,39 @@ export interface SharedAmiProps {
    * encrypted with a customer managed key are refused with a message naming the key
    */
   readonly encryptionKeys?: kms.IKey[];
+
+  /**
+   * The resource in this app that creates the image (for example an Image Builder `CfnImage`).
+   * The share then depends on it, so CloudFormation deletes the share before the image, and the
+   * share's Delete runs the deletion guard: after revoking its own shares it refuses, naming them,
+   * while anyone else still holds a launch permission (see `forceUnshareOnRemoval`).
+   *
+   * @default - the image's lifetime is not managed by this app; no guard
+   */
+  readonly imageResource?: IConstruct;
+
+  /**
+   * Deregister the AMI when this construct is removed (or its stack deleted), after the deletion
+   * guard. Cannot be combined with `RemovalPolicy.RETAIN`.
+   *
+   * @default false
+   */
+  readonly deleteImageOnRemoval?: boolean;
+
+  /**
+   * With `deleteImageOnRemoval`, also delete the AMI's EBS snapshots after deregistering it.
+   *
+   * @default false
+   */
+  readonly deleteSnapshotsOnRemoval?: boolean;
+
+  /**
+   * When the deletion guard finds shares granted outside this construct, revoke them all instead
+   * of refusing the delete.
+   *
+   * @default false
+   */
+  readonly forceUnshareOnRemoval?: boolean;
 }
 
 /**
@@ -181,6 +215,7 @@ export class SharedAmi extends Construct {
     const grantKeyUsage = this.grantKeyUsage;
     const keys = this.keys;
 
+    const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'AMI');
     const properties: SharedAmiResourceProperties = {
       ImageId: props.imageId,
       Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
@@ -191,12 +226,16 @@ export class SharedAmi extends Construct {
       KmsGrants: String(grantKeyUsage),
       AutoScalingRoleGrants: String(props.grantAutoScalingServiceRole ?? false),
       DeclaredKeyArns: keys.map((k) => k.keyArn),
+      ...guard,
+      DeleteSnapshots: String(props.deleteSnapshotsOnRemoval ?? false),
     };
     this.resource = new CustomResource(this, 'Resource', {
       resourceType: SHARED_AMI_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
     });
+    // CloudFormation deletes the share, which runs the deletion guard, before the image.
+    if (props.imageResource) this.resource.node.addDependency(props.imageResource);
     this.sharedImageId = this.resource.getAttString('ImageId');
     this.grantIds = this.resource.getAttString('GrantIds');
     this.grantCount = this.resource.getAttString('GrantCount');
@@ -219,16 +258,29 @@ export class SharedAmi extends Construct {
         resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
       }));
     }
+    if (props.deleteImageOnRemoval) {
+      statements.push(new iam.PolicyStatement({ actions: ['ec2:DeregisterImage'], resources: [image] }));
+    }
+    if (props.deleteSnapshotsOnRemoval) {
+      statements.push(new iam.PolicyStatement({
+        actions: ['ec2:DeleteSnapshot'],
+        resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+      }));
+    }
     if (grantKeyUsage) statements.push(...this.kmsStatements(stack, keys, !!props.grantAutoScalingServiceRole));
     const policy = provider.attachSharePolicy(this, this.resource, statements, {
-      imageId: literal ? props.imageId : 'token', shareSnapshots: !!props.shareSnapshots, grantKeyUsage,
+      imageId: literal ? props.imageId : 'token',
+      shareSnapshots: !!props.shareSnapshots,
+      grantKeyUsage,
+      deleteImage: !!props.deleteImageOnRemoval,
+      deleteSnapshots: !!props.deleteSnapshotsOnRemoval,
     });
     const acknowledged: Record<string, string> = {};
     if (!literal) {
       acknowledged[wildcardResource(nagArn(stack, 'ec2', '', 'image/*'))] =
         'The image id is a token, so its value can change between deployments, and the old image\'s shares must still be revoked by the old resource\'s Delete: the region\'s images (only their owner can change them).';
     }
-    if (props.shareSnapshots) {
+    if (props.shareSnapshots || props.deleteSnapshotsOnRemoval) {
       acknowledged[wildcardResource(nagArn(stack, 'ec2', '', 'snapshot/*'))] =
         'Snapshot ids are known only at deploy time (read from the AMI\'s block-device mappings): createVolumePermission on the region\'s snapshots.';
     }

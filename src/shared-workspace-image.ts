@@ -1,9 +1,10 @@
 import { Annotations, ArnFormat, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import {
   REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties,
 } from './private/contract';
+import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
 import { ACCOUNT, checkRecipient, checkWorkspaceImageId, unique } from './private/validation';
@@ -33,11 +34,45 @@ export interface SharedWorkspaceImageProps {
   /**
    * What happens to the shares when this construct is removed from the app, its stack is deleted,
    * or the image is replaced: `RemovalPolicy.DESTROY` unshares exactly the accounts this construct
-   * declared; `RemovalPolicy.RETAIN` leaves the shares in place. Other values are rejected.
+   * declared; `RemovalPolicy.RETAIN` leaves the shares in place (and so never deletes the image:
+   * it cannot be combined with `deleteImageOnRemoval`). Other values are rejected.
    *
    * @default RemovalPolicy.DESTROY
    */
   readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * The resource in this app that creates the image (for example a custom resource that calls
+   * `CreateWorkspaceImage`), when the app owns the image's lifetime. The share then depends on it,
+   * so CloudFormation deletes the share before the image, and the share's Delete guards the image:
+   * after unsharing the accounts of this construct, it fails (and so stops the image's deletion)
+   * while any other account still holds a share, naming those accounts.
+   *
+   * @default - the image's lifetime is not managed by this app: no guard (unless
+   *   `deleteImageOnRemoval` is set)
+   */
+  readonly imageResource?: IConstruct;
+
+  /**
+   * Delete the image (`DeleteWorkspaceImage`) when this construct is removed, its stack is deleted
+   * or the image is replaced: after unsharing the accounts of this construct, and only when no other
+   * account still holds a share (otherwise the Delete fails, naming those accounts and deleting
+   * nothing). An image already gone counts as deleted. Cannot be combined with
+   * `RemovalPolicy.RETAIN`. Bundles built from the image must be deleted first (AWS refuses
+   * otherwise).
+   *
+   * @default false
+   */
+  readonly deleteImageOnRemoval?: boolean;
+
+  /**
+   * When this construct's removal guards the image (`imageResource` or `deleteImageOnRemoval`),
+   * unshare every account that still holds a share, including shares made outside this construct,
+   * instead of refusing the deletion.
+   *
+   * @default false
+   */
+  readonly forceUnshareOnRemoval?: boolean;
 }
 
 /**
@@ -99,16 +134,21 @@ export class SharedWorkspaceImage extends Construct {
       waiter: WAITER,
     });
 
+    const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'WorkSpaces image');
     const properties: SharedWorkspaceImageResourceProperties = {
       ImageId: props.imageId,
       Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
       RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
+      ...guard,
     };
     this.resource = new CustomResource(this, 'Resource', {
       resourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
     });
+    // CloudFormation deletes the share, which runs the deletion guard, before the image.
+    if (props.imageResource) this.resource.node.addDependency(props.imageResource);
+    const deleteImage = guard.DeleteImage === 'true';
     this.sharedImageId = this.resource.getAttString('ImageId');
 
     // A literal id is scoped to that image. A token's value can change between deployments, and the
@@ -117,15 +157,22 @@ export class SharedWorkspaceImage extends Construct {
     const image = stack.formatArn({
       service: 'workspaces', resource: 'workspaceimage', resourceName: literal ? props.imageId : '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
-    const policy = provider.attachSharePolicy(this, this.resource, [new iam.PolicyStatement({
+    const statements = [new iam.PolicyStatement({
       actions: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
       resources: [image],
-    })], { imageId: literal ? props.imageId : 'token' });
+    })];
+    if (deleteImage) statements.push(new iam.PolicyStatement({ actions: ['workspaces:DeleteWorkspaceImage'], resources: [image] }));
+    // The identity names the policy: a change of image or of deleteImageOnRemoval makes a new one
+    // (a share without deletion keeps the identity it always had).
+    const policy = provider.attachSharePolicy(this, this.resource, statements, {
+      imageId: literal ? props.imageId : 'token', ...(deleteImage ? { deleteImage } : {}),
+    });
     if (!literal) {
       const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+      const what = deleteImage ? 'shares must still be revoked (and the old image deleted)' : 'shares must still be revoked';
       acknowledgeNag(policy, {
         [wildcardResource(nagArn(stack, 'workspaces', account, 'workspaceimage/*'))]:
-          'The image id is a token, so its value can change between deployments, and the old image\'s shares must still be revoked by the old resource\'s Delete: this account\'s WorkSpaces images in this region.',
+          `The image id is a token, so its value can change between deployments, and the old image's ${what} by the old resource's Delete: this account's WorkSpaces images in this region.`,
       });
     }
 

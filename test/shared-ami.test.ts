@@ -1,4 +1,4 @@
-import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, CfnResource, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -323,6 +323,74 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
     new SharedAmi(s, 'Declared', { imageId: AMI, accounts: ['111111111111'], organizationArns: [ORG], encryptionKeys: [key] });
     new SharedAmi(s, 'Discovered', { imageId: 'ami-0fedcba9876543210', accounts: ['111111111111'], grantAutoScalingServiceRole: true });
     expect(nagFindings(s)).toEqual([]);
+  });
+});
+
+describe('deletion guard (retiring an image)', () => {
+  test('an image created in the app: the share depends on it and tells the handler to guard', () => {
+    const s = stack();
+    const image = new CfnResource(s, 'GoldenImage', { type: 'AWS::ImageBuilder::Image', properties: {} });
+    new SharedAmi(s, 'Share', { imageId: image.getAtt('ImageId').toString(), accounts: ['111111111111'], imageResource: image });
+    const t = Template.fromStack(s);
+    const share = Object.values(t.findResources(SHARED_AMI_RESOURCE_TYPE))[0];
+    expect(share.DependsOn).toContain('GoldenImage');
+    expect(share.Properties).toMatchObject({ GuardImage: 'true', DeleteImage: 'false', DeleteSnapshots: 'false', ForceUnshare: 'false' });
+  });
+
+  test('without imageResource or deleteImageOnRemoval there is no guard', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { GuardImage: 'false', DeleteImage: 'false' });
+  });
+
+  test('deleteImageOnRemoval: guard on, deregister (and with snapshots, delete them) allowed on exactly that image and the region\'s snapshots', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', {
+      imageId: AMI,
+      accounts: ['111111111111'],
+      grantKeyUsage: false,
+      deleteImageOnRemoval: true,
+      deleteSnapshotsOnRemoval: true,
+      forceUnshareOnRemoval: true,
+    });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { GuardImage: 'true', DeleteImage: 'true', DeleteSnapshots: 'true', ForceUnshare: 'true' });
+    const [, policy] = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('Share'))!;
+    expect(policy.Properties.PolicyDocument.Statement.slice(1)).toEqual([
+      { Action: 'ec2:DeregisterImage', Effect: 'Allow', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ec2:eu-west-1::image/${AMI}`]] } },
+      { Action: 'ec2:DeleteSnapshot', Effect: 'Allow', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:eu-west-1::snapshot/*']] } },
+    ]);
+    expect(nagFindings(s)).toEqual([]);
+  });
+
+  test('no deregister permission without deleteImageOnRemoval', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
+    const [, policy] = Object.entries(Template.fromStack(s).findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('Share'))!;
+    const actions = policy.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
+    expect(actions).not.toContain('ec2:DeregisterImage');
+    expect(actions).not.toContain('ec2:DeleteSnapshot');
+  });
+
+  test('keeping the shares while deleting the image is a synth error', () => {
+    expect(() => new SharedAmi(stack(), 'Share', {
+      imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.RETAIN, deleteImageOnRemoval: true,
+    })).toThrow(/Golden\/Share: removalPolicy RETAIN keeps the shares, so the AMI cannot be deleted on removal/);
+  });
+
+  test('RETAIN with imageResource, and forceUnshareOnRemoval without a guard, are warned about', () => {
+    const s = stack();
+    const image = new CfnResource(s, 'GoldenImage', { type: 'AWS::ImageBuilder::Image', properties: {} });
+    new SharedAmi(s, 'Kept', { imageId: AMI, accounts: ['111111111111'], imageResource: image, removalPolicy: RemovalPolicy.RETAIN });
+    new SharedAmi(s, 'Forced', { imageId: AMI, accounts: ['111111111111'], forceUnshareOnRemoval: true });
+    const annotations = Annotations.fromStack(s);
+    annotations.hasWarning('/Golden/Kept', Match.stringLikeRegexp('the deletion guard does not run: Golden/GoldenImage can delete the AMI'));
+    annotations.hasWarning('/Golden/Forced', Match.stringLikeRegexp('forceUnshareOnRemoval has no effect'));
+  });
+
+  test('deleting snapshots without deleting the image is a synth error', () => {
+    expect(() => new SharedAmi(stack(), 'Share', { imageId: AMI, accounts: ['111111111111'], deleteSnapshotsOnRemoval: true }))
+      .toThrow(/Golden\/Share: deleteSnapshotsOnRemoval needs deleteImageOnRemoval/);
   });
 });
 

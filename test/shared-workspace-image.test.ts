@@ -1,4 +1,5 @@
-import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as crypto from 'crypto';
+import { App, CfnResource, CustomResource, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
@@ -37,7 +38,7 @@ describe('SharedWorkspaceImage resource properties', () => {
     expect(Object.keys(resources)).toHaveLength(1);
     const props = Object.values(resources)[0].Properties;
     expect(Object.keys(props).sort()).toEqual(['ServiceToken', ...SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS].sort());
-    expect(props).toMatchObject({ ImageId: WSI, Accounts: [A, B], RemovalPolicy: 'revoke' });
+    expect(props).toMatchObject({ ImageId: WSI, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false' });
   });
 
   test('RemovalPolicy.RETAIN tells the handler to keep the shares', () => {
@@ -265,6 +266,113 @@ describe('synth-time validation', () => {
   });
 });
 
+describe('removal and the deletion guard (SPEC 4)', () => {
+  /** A resource in the app that creates the image (e.g. a custom resource calling CreateWorkspaceImage). */
+  function imageCreator(s: Stack, id = 'GoldenImage'): CustomResource {
+    return new CustomResource(s, id, { serviceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:image-builder', resourceType: 'Custom::GoldenWorkspaceImage' });
+  }
+  const shareResource = (t: Template) => Object.values(t.findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE))[0];
+  const logicalIdOf = (s: Stack, c: CustomResource) => s.getLogicalId(c.node.defaultChild as CfnResource);
+  const deleteStatements = (t: Template) => sharePolicies(t)
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[] }>)
+    .filter((st) => [st.Action].flat().includes('workspaces:DeleteWorkspaceImage'));
+
+  test.each([
+    ['nothing (the default)', {}, { GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false' }],
+    ['deleteImageOnRemoval', { deleteImageOnRemoval: true }, { GuardImage: 'true', DeleteImage: 'true', ForceUnshare: 'false' }],
+    ['deleteImageOnRemoval and forceUnshareOnRemoval', { deleteImageOnRemoval: true, forceUnshareOnRemoval: true }, { GuardImage: 'true', DeleteImage: 'true', ForceUnshare: 'true' }],
+    ['explicit false', { deleteImageOnRemoval: false, forceUnshareOnRemoval: false }, { GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false' }],
+  ])('%s reaches the handler as "true" / "false" strings', (_name, guardProps, expected) => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], ...guardProps });
+    const props = shareResource(Template.fromStack(s)).Properties;
+    expect({ GuardImage: props.GuardImage, DeleteImage: props.DeleteImage, ForceUnshare: props.ForceUnshare }).toEqual(expected);
+  });
+
+  test('imageResource: the share guards the image but does not delete it, and depends on the resource that creates it', () => {
+    const s = stack();
+    const image = imageCreator(s);
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], imageResource: image, forceUnshareOnRemoval: true });
+    const share = shareResource(Template.fromStack(s));
+    expect(share.Properties).toMatchObject({ GuardImage: 'true', DeleteImage: 'false', ForceUnshare: 'true' });
+    // a literal image id: no reference, so only this DependsOn makes CloudFormation delete the share (the guard) first
+    expect(share.DependsOn).toContain(logicalIdOf(s, image));
+  });
+
+  test('imageResource with the image id as its attribute: the explicit dependency is there too', () => {
+    const s = stack();
+    const image = imageCreator(s);
+    new SharedWorkspaceImage(s, 'Share', { imageId: image.getAttString('ImageId'), accounts: [A], imageResource: image, deleteImageOnRemoval: true });
+    const share = shareResource(Template.fromStack(s));
+    expect(share.Properties.ImageId).toEqual({ 'Fn::GetAtt': [logicalIdOf(s, image), 'ImageId'] });
+    expect(share.DependsOn).toContain(logicalIdOf(s, image));
+  });
+
+  test('without imageResource the share depends on nothing but its own policy', () => {
+    const s = stack();
+    imageCreator(s);
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deleteImageOnRemoval: true });
+    const t = Template.fromStack(s);
+    expect(shareResource(t).DependsOn).toEqual([sharePolicies(t)[0][0]]);
+  });
+
+  test('deleteImageOnRemoval grants DeleteWorkspaceImage on exactly the image', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deleteImageOnRemoval: true });
+    const [, policy] = sharePolicies(Template.fromStack(s))[0];
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      {
+        Action: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
+        Effect: 'Allow',
+        Resource: imageArn(WSI),
+      },
+      { Action: 'workspaces:DeleteWorkspaceImage', Effect: 'Allow', Resource: imageArn(WSI) },
+    ]);
+  });
+
+  test('a token image id with deleteImageOnRemoval: DeleteWorkspaceImage on this account\'s images in this region', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [A], deleteImageOnRemoval: true });
+    expect(deleteStatements(Template.fromStack(s))).toEqual([{ Action: 'workspaces:DeleteWorkspaceImage', Effect: 'Allow', Resource: imageArn('*') }]);
+  });
+
+  test.each([
+    ['the default', {}],
+    ['imageResource alone (the image is another resource\'s to delete)', { imageResource: true }],
+    ['forceUnshareOnRemoval', { forceUnshareOnRemoval: true }],
+  ])('no DeleteWorkspaceImage permission with %s', (_name, options) => {
+    const s = stack();
+    const { imageResource, ...rest } = options as { imageResource?: boolean };
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], ...rest, ...(imageResource ? { imageResource: imageCreator(s) } : {}) });
+    const t = Template.fromStack(s);
+    expect(deleteStatements(t)).toEqual([]);
+    expect(JSON.stringify(t.toJSON())).not.toContain('DeleteWorkspaceImage');
+  });
+
+  test('switching deleteImageOnRemoval makes a new policy; without it the policy keeps the name it had before the option existed', () => {
+    const policyId = (deleteImageOnRemoval?: boolean) => {
+      const s = stack();
+      new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deleteImageOnRemoval });
+      return sharePolicies(Template.fromStack(s))[0][0];
+    };
+    expect(policyId(true)).not.toEqual(policyId(false));
+    expect(policyId(false)).toEqual(policyId(undefined));
+    const before = crypto.createHash('sha256').update(JSON.stringify({ imageId: WSI })).digest('hex').slice(0, 8);
+    expect(policyId(false)).toMatch(new RegExp(`^SharePermissions${before}`));
+  });
+
+  test('RemovalPolicy.RETAIN with deleteImageOnRemoval is a synth error naming the path', () => {
+    expect(() => new SharedWorkspaceImage(stack(), 'Bad', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN, deleteImageOnRemoval: true }))
+      .toThrow(/^Golden\/Bad: removalPolicy RETAIN keeps the shares, so the WorkSpaces image cannot be deleted on removal: drop deleteImageOnRemoval or use RemovalPolicy\.DESTROY$/);
+  });
+
+  test('RemovalPolicy.RETAIN without deleting the image is accepted: the handler keeps the shares and deletes nothing', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN, deleteImageOnRemoval: false });
+    expect(shareResource(Template.fromStack(s)).Properties).toMatchObject({ RemovalPolicy: 'retain', DeleteImage: 'false' });
+  });
+});
+
 describe('cdk-nag AwsSolutions', () => {
   test('literal and token images, next to SharedAmi, in an environment-specific stack: no unacknowledged finding', () => {
     const app = new App();
@@ -272,6 +380,18 @@ describe('cdk-nag AwsSolutions', () => {
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
     new SharedWorkspaceImage(s, 'ByToken', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [B] });
     new SharedAmi(s, 'Ami', { imageId: 'ami-0123456789abcdef0', accounts: [A] });
+    expect(nagFindings(s)).toEqual([]);
+  });
+
+  test('with deleteImageOnRemoval (literal and token) and imageResource: no unacknowledged finding', () => {
+    const app = new App();
+    const s = new Stack(app, 'Golden', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const image = new CustomResource(s, 'GoldenImage', { serviceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:image-builder' });
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deleteImageOnRemoval: true });
+    new SharedWorkspaceImage(s, 'ByToken', {
+      imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [B], deleteImageOnRemoval: true, forceUnshareOnRemoval: true,
+    });
+    new SharedWorkspaceImage(s, 'Created', { imageId: image.getAttString('ImageId'), accounts: [B], imageResource: image });
     expect(nagFindings(s)).toEqual([]);
   });
 

@@ -4,8 +4,9 @@
  * (AWS_ENDPOINT_URL).
  */
 import {
-  DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client,
-  Image, LaunchPermission, ModifyImageAttributeCommand, ModifySnapshotAttributeCommand,
+  DeleteSnapshotCommand, DeregisterImageCommand, DescribeImageAttributeCommand, DescribeImagesCommand,
+  DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client, Image, LaunchPermission, ModifyImageAttributeCommand,
+  ModifySnapshotAttributeCommand,
 } from '@aws-sdk/client-ec2';
 import {
   CreateGrantCommand, DescribeKeyCommand, GrantListEntry, GrantOperation, KMSClient, KeyMetadata, ListGrantsCommand, RevokeGrantCommand,
@@ -116,6 +117,26 @@ export async function revokeGrant(keyArn: string, grantId: string): Promise<void
     await kms().send(new RevokeGrantCommand({ KeyId: keyArn, GrantId: grantId }));
   } catch (err) {
     if (awsErrorCode(err) === 'NotFoundException') return;
+    throw err;
+  }
+}
+
+/** Deregisters the AMI; one already gone counts as deregistered. */
+export async function deregisterImage(imageId: string): Promise<void> {
+  try {
+    await ec2().send(new DeregisterImageCommand({ ImageId: imageId }));
+  } catch (err) {
+    if (NOT_FOUND.has(awsErrorCode(err) ?? '')) return;
+    throw err;
+  }
+}
+
+/** Deletes a snapshot; one already gone counts as deleted. */
+export async function deleteSnapshot(snapshotId: string): Promise<void> {
+  try {
+    await ec2().send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+  } catch (err) {
+    if (awsErrorCode(err) === 'InvalidSnapshot.NotFound') return;
     throw err;
   }
 }

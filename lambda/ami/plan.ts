@@ -26,6 +26,14 @@ export interface AmiShareSpec {
   readonly autoScalingRoleGrants: boolean;
   /** Keys whose key policy the app manages for organization / OU recipients. */
   readonly declaredKeyArns: string[];
+  /** The app owns the image's lifetime: a Delete refuses while shares of others remain. */
+  readonly guardImage: boolean;
+  /** A Delete deregisters the AMI (after the guard). */
+  readonly deleteImage: boolean;
+  /** A Delete also deletes the AMI's snapshots. */
+  readonly deleteSnapshots: boolean;
+  /** The guard revokes every remaining share instead of refusing. */
+  readonly forceUnshare: boolean;
 }
 
 const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
@@ -52,6 +60,10 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
   const shareSnapshots = read.flag('ShareSnapshots', false);
   const kmsGrants = read.flag('KmsGrants', true);
   const autoScalingRoleGrants = read.flag('AutoScalingRoleGrants', false);
+  const guardImage = read.flag('GuardImage', false);
+  const deleteImage = read.flag('DeleteImage', false);
+  const deleteSnapshots = read.flag('DeleteSnapshots', false);
+  const forceUnshare = read.flag('ForceUnshare', false);
   const removal = read.removal();
   if (mode === 'strict') {
     const total = accounts.length + organizationArns.length + organizationalUnitArns.length;
@@ -69,6 +81,10 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
     kmsGrants,
     autoScalingRoleGrants,
     declaredKeyArns,
+    guardImage: guardImage || deleteImage,
+    deleteImage,
+    deleteSnapshots: deleteImage && deleteSnapshots,
+    forceUnshare,
   };
 }
 

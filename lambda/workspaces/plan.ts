@@ -18,6 +18,12 @@ export interface WorkspaceShareSpec {
   readonly imageId: string;
   readonly accounts: string[];
   readonly removal: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
+  /** The app owns the image's lifetime: a Delete refuses while other accounts hold a share (SPEC 4). */
+  readonly guardImage: boolean;
+  /** A Delete deletes the image (DeleteWorkspaceImage) once the guard let it through. */
+  readonly deleteImage: boolean;
+  /** The guard unshares every remaining account instead of refusing. */
+  readonly forceUnshare: boolean;
 }
 
 /** UpdateWorkspaceImagePermission calls in flight at once (one call per account). */
@@ -42,11 +48,67 @@ export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode
   read.check(checkWorkspaceImageId(raw.ImageId));
   const accounts = read.list('Accounts', ACCOUNT);
   const removal = read.removal();
+  const guardImage = read.flag('GuardImage', false);
+  const deleteImage = read.flag('DeleteImage', false);
+  const forceUnshare = read.flag('ForceUnshare', false);
   if (mode === 'strict') {
     if (accounts.length === 0 && read.problems.length === 0) read.check('no account: give at least one 12-digit account id');
     read.throwIfInvalid('SharedWorkspaceImage');
   }
-  return { imageId: read.imageId(), accounts, removal };
+  return { imageId: read.imageId(), accounts, removal, guardImage, deleteImage, forceUnshare };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Removal (SPEC 4)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a Delete does, in order:
+ * - `retain`: nothing at all (the shares stay, so the image is never deleted: retain wins over
+ *   DeleteImage, which the construct refuses to combine with it anyway);
+ * - `revoke`: unshare this resource's own accounts;
+ * - `guard`: revoke, then refuse while other accounts still hold a share (the image is deleted by
+ *   another resource of the app, after this one);
+ * - `delete-image`: revoke, guard, then DeleteWorkspaceImage.
+ */
+export type RemovalPlan = 'retain' | 'revoke' | 'guard' | 'delete-image';
+
+export function removalPlan(spec: Pick<WorkspaceShareSpec, 'removal' | 'guardImage' | 'deleteImage'>): RemovalPlan {
+  if (spec.removal === REMOVAL_RETAIN) return 'retain';
+  if (spec.deleteImage) return 'delete-image';
+  return spec.guardImage ? 'guard' : 'revoke';
+}
+
+/** One sentence for a refused DeleteWorkspaceImage (ResourceNotFoundException never gets here: gone is deleted). */
+export function explainDeleteFailure(err: unknown, imageId: string, account: string): string {
+  if (err instanceof ShareError) return err.message;
+  const code = awsErrorCode(err) ?? 'error';
+  const detail = `${code}: ${clip(errorMessage(err))}`;
+  const what = `delete WorkSpaces image ${imageId}`;
+  if (isThrottling(code)) {
+    return `AWS kept throttling the call to ${what} (${code}) after all retries; its shares are already revoked: delete again later.`;
+  }
+  if (isAccessDenied(code)) {
+    return `The share handler is not allowed to ${what} (${code}): the image must be owned by account ${account}, and no SCP or permissions boundary may deny workspaces:DeleteWorkspaceImage.`;
+  }
+  if (code === 'InvalidResourceStateException' || code === 'ResourceAssociatedException') {
+    return `AWS refused to ${what} (${detail}): delete the bundles built from it and make sure it is AVAILABLE and shared with no account, then delete again.`;
+  }
+  return `Could not ${what} (${detail}): fix the cause and delete again.`;
+}
+
+/**
+ * The sentence when forcing the guard failed half way: the unshares that went through stay done,
+ * and the image was not deleted.
+ */
+export function explainForceFailure(
+  imageId: string, applied: readonly PermissionChange[], failed: readonly FailedChange[], notApplied: readonly PermissionChange[],
+): string {
+  const [first, ...others] = failed;
+  const more = others.length > 0 ? ` ${others.length} more unshare${others.length === 1 ? '' : 's'} failed too.` : '';
+  const still = [...failed.map((f) => f.change.account), ...notApplied.map((c) => c.account)];
+  const done = applied.length > 0 ? ` Unshared before the failure: ${summarize(applied.map((c) => c.account), 3)}.` : '';
+  return `${first.message}${more}${done} WorkSpaces image ${imageId} was not deleted and is still shared with ${summarize(still, 3)}: fix the cause and delete again.`;
 }
 
 // ---------------------------------------------------------------------------------------------

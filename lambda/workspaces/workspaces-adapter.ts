@@ -3,7 +3,7 @@
  * unit tests replace (aws-sdk-client-mock) and emulator tests point at moto (AWS_ENDPOINT_URL).
  */
 import {
-  DescribeWorkspaceImagePermissionsCommand, DescribeWorkspaceImagesCommand, UpdateWorkspaceImagePermissionCommand,
+  DeleteWorkspaceImageCommand, DescribeWorkspaceImagePermissionsCommand, DescribeWorkspaceImagesCommand, UpdateWorkspaceImagePermissionCommand,
   WorkspaceImage, WorkSpacesClient,
 } from '@aws-sdk/client-workspaces';
 import { awsErrorCode } from '../common/errors';
@@ -51,4 +51,18 @@ export async function sharedAccounts(imageId: string): Promise<string[]> {
 /** Shares (`allow` true) or unshares (false) the image with one account. */
 export async function updateImagePermission(imageId: string, account: string, allow: boolean): Promise<void> {
   await workspaces().send(new UpdateWorkspaceImagePermissionCommand({ ImageId: imageId, SharedAccountId: account, AllowCopyImage: allow }));
+}
+
+/**
+ * Deletes the image. Returns false when WorkSpaces no longer knows it (ResourceNotFoundException):
+ * an image already gone counts as deleted.
+ */
+export async function deleteImage(imageId: string): Promise<boolean> {
+  try {
+    await workspaces().send(new DeleteWorkspaceImageCommand({ ImageId: imageId }));
+    return true;
+  } catch (err) {
+    if (awsErrorCode(err) === 'ResourceNotFoundException') return false;
+    throw err;
+  }
 }

@@ -33,12 +33,20 @@ export interface SharedAmiResourceProperties {
   readonly AutoScalingRoleGrants: string;
   /** ARNs of keys whose key policy this app manages for organization / OU recipients. */
   readonly DeclaredKeyArns: string[];
+  /** 'true': the app owns the image's lifetime; a Delete refuses while other shares remain (SPEC 4). */
+  readonly GuardImage: string;
+  /** 'true': a Delete deregisters the AMI (after the guard). */
+  readonly DeleteImage: string;
+  /** 'true': a Delete also deletes the AMI's EBS snapshots (after deregistering). */
+  readonly DeleteSnapshots: string;
+  /** 'true': the guard revokes every remaining share instead of refusing. */
+  readonly ForceUnshare: string;
 }
 
 /** Every key a SharedAmi resource may carry; the handler rejects anything else. */
 export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = [
   'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots', 'RemovalPolicy',
-  'KmsGrants', 'AutoScalingRoleGrants', 'DeclaredKeyArns',
+  'KmsGrants', 'AutoScalingRoleGrants', 'DeclaredKeyArns', 'GuardImage', 'DeleteImage', 'DeleteSnapshots', 'ForceUnshare',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedAmi resource returns. */
@@ -86,11 +94,17 @@ export interface SharedWorkspaceImageResourceProperties {
   readonly Accounts: string[];
   /** `revoke` (default) or `retain`: what a Delete does to the shares. */
   readonly RemovalPolicy: string;
+  /** 'true': the app owns the image's lifetime; a Delete refuses while other shares remain (SPEC 4). */
+  readonly GuardImage: string;
+  /** 'true': a Delete deletes the image (DeleteWorkspaceImage) after the guard. */
+  readonly DeleteImage: string;
+  /** 'true': the guard unshares every remaining account instead of refusing. */
+  readonly ForceUnshare: string;
 }
 
 /** Every key a SharedWorkspaceImage resource may carry; the handler rejects anything else. */
 export const SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS: ReadonlyArray<keyof SharedWorkspaceImageResourceProperties> = [
-  'ImageId', 'Accounts', 'RemovalPolicy',
+  'ImageId', 'Accounts', 'RemovalPolicy', 'GuardImage', 'DeleteImage', 'ForceUnshare',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedWorkspaceImage resource returns. */

@@ -511,6 +511,14 @@ export interface AmiShareInput {
   readonly autoScalingRoleGrants?: boolean;
   /** Keys whose key policy the app manages (for organizations and OUs). @default [] */
   readonly declaredKeyArns?: string[];
+  /** The deletion guard (SPEC 4). @default false */
+  readonly guardImage?: boolean;
+  /** Deregister the AMI on Delete. @default false */
+  readonly deleteImage?: boolean;
+  /** Delete its snapshots too. @default false */
+  readonly deleteSnapshots?: boolean;
+  /** Revoke every remaining share instead of refusing. @default false */
+  readonly forceUnshare?: boolean;
 }
 
 /** The resource properties as CloudFormation delivers them (scalars as strings). */
@@ -525,6 +533,10 @@ export function amiProperties(input: AmiShareInput): SharedAmiResourceProperties
     KmsGrants: String(input.kmsGrants ?? true),
     AutoScalingRoleGrants: String(input.autoScalingRoleGrants ?? false),
     DeclaredKeyArns: [...(input.declaredKeyArns ?? [])],
+    GuardImage: String(input.guardImage ?? false),
+    DeleteImage: String(input.deleteImage ?? false),
+    DeleteSnapshots: String(input.deleteSnapshots ?? false),
+    ForceUnshare: String(input.forceUnshare ?? false),
   };
 }
 

@@ -5,8 +5,15 @@
  * made outside the resource, which must survive.
  *
  * moto creates WorkSpaces images AVAILABLE at once and has no DeleteWorkspaceImage; the PENDING
- * and vanished-image scenarios say how they stand in for that.
+ * and vanished-image scenarios say how they stand in for that, and the deletion-guard scenarios
+ * answer DeleteWorkspaceImage alone with aws-sdk-client-mock (checking AWS's rule against moto's
+ * real permission list) while every other call reaches moto.
  */
+import {
+  DeleteWorkspaceImageCommand, DeleteWorkspaceImageCommandInput, DescribeWorkspaceImagePermissionsCommand,
+  DescribeWorkspaceImagePermissionsCommandOutput, WorkSpacesClient,
+} from '@aws-sdk/client-workspaces';
+import { mockClient } from 'aws-sdk-client-mock';
 import { awsError } from './moto';
 import {
   createEvent, createWorkspaceImage, deleteEvent, isCompleteInput, recordWorkspacesCalls, rollbackOf, sharedAccounts,
@@ -315,5 +322,145 @@ describe('duplicate delivery', () => {
     await run(del);
     expect((await run(del)).mutating).toEqual([]);
     expect(await permissions()).toEqual([OUTSIDE]);
+  });
+});
+
+describe('Delete: the deletion guard, decided on moto\'s real permission list (SPEC 4)', () => {
+  const blocked = (accounts: string) => `WorkSpaces image ${imageId} was not deleted because it is still shared with ${accounts} (not granted by this share): `
+    + 'unshare them, or set forceUnshareOnRemoval: true to revoke every share, then delete again.';
+  const names = (calls: { name: string }[]): string[] => calls.map((c) => c.name);
+
+  describe('imageResource (GuardImage only: the image is another resource\'s to delete, after the share)', () => {
+    const guarded = (accounts: string[], forceUnshare = false): WorkspaceShareInput => ({ imageId, accounts, guardImage: true, forceUnshare });
+
+    test('a share made outside blocks: its own shares are revoked, the outside one stays, and the error names it', async () => {
+      const input = guarded([A, B]);
+      const physicalId = await created(input);
+      await shareOutside(fixture.workspaces, imageId, OUTSIDE, OUTSIDE_2);
+      const { error, calls, mutating } = await runFailing(deleteEvent(physicalId, input));
+      // in the order AWS (here moto) lists them
+      expect(error.message).toBe(blocked(`${OUTSIDE}, ${OUTSIDE_2}`));
+      expect(changes(mutating)).toEqual([`-${A}`, `-${B}`]);
+      expect(names(calls)).not.toContain('DeleteWorkspaceImage');
+      expect(await permissions()).toEqual(sorted(OUTSIDE, OUTSIDE_2));
+    });
+
+    test('a retried Delete blocks the same way until the outside share is removed, then succeeds', async () => {
+      const input = guarded([A]);
+      const physicalId = await created(input);
+      await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+      await runFailing(deleteEvent(physicalId, input));
+      const again = await runFailing(deleteEvent(physicalId, input));
+      expect(again.error.message).toBe(blocked(OUTSIDE));
+      expect(again.mutating).toEqual([]);
+
+      await unshareOutside(fixture.workspaces, imageId, OUTSIDE);
+      const { response, mutating } = await run(deleteEvent(physicalId, input));
+      expect(response.PhysicalResourceId).toBe(physicalId);
+      expect(mutating).toEqual([]);
+      expect(await permissions()).toEqual([]);
+    });
+
+    test('forceUnshareOnRemoval unshares every remaining account, outside shares included', async () => {
+      const input = guarded([A, B], true);
+      const physicalId = await created(input);
+      await shareOutside(fixture.workspaces, imageId, OUTSIDE, OUTSIDE_2);
+      const { mutating } = await run(deleteEvent(physicalId, input));
+      expect(changes(mutating)).toEqual(sorted(`-${A}`, `-${B}`, `-${OUTSIDE}`, `-${OUTSIDE_2}`));
+      expect(await permissions()).toEqual([]);
+    });
+
+    test('no other share: the Delete succeeds after its own unshares, and reads the permissions again to know', async () => {
+      const input = guarded([A, B]);
+      const physicalId = await created(input);
+      const { calls, mutating } = await run(deleteEvent(physicalId, input));
+      expect(changes(mutating)).toEqual([`-${A}`, `-${B}`]);
+      expect(names(calls).filter((n) => n === 'DescribeWorkspaceImagePermissions')).toHaveLength(2);
+      expect(await permissions()).toEqual([]);
+    });
+  });
+
+  describe('deleteImageOnRemoval (aws-sdk-client-mock answers DeleteWorkspaceImage, which moto lacks; everything else reaches moto)', () => {
+    let restoreMock: () => void;
+    /** Images the stand-in deleted. */
+    let deleted: string[];
+
+    beforeEach(() => {
+      deleted = [];
+      const realSend = WorkSpacesClient.prototype.send as unknown as (command: unknown) => Promise<DescribeWorkspaceImagePermissionsCommandOutput>;
+      const mock = mockClient(WorkSpacesClient);
+      mock.send.callThrough();
+      mock.on(DeleteWorkspaceImageCommand).callsFake(async (input: DeleteWorkspaceImageCommandInput) => {
+        // AWS's own rule, checked on moto's real permission list (read past the mock and the recorder)
+        const out = await realSend.call(fixture.workspaces, new DescribeWorkspaceImagePermissionsCommand({ ImageId: input.ImageId }));
+        if ((out.ImagePermissions ?? []).length > 0) throw awsError('InvalidResourceStateException', 'The image is shared with other accounts.');
+        deleted.push(input.ImageId!);
+        return {};
+      });
+      restoreMock = () => mock.restore();
+    });
+    afterEach(() => restoreMock());
+
+    const deleting = (accounts: string[], forceUnshare = false): WorkspaceShareInput => ({ imageId, accounts, deleteImage: true, forceUnshare });
+
+    test('the stand-in is honest: other calls reach moto, and it refuses an image that is still shared', async () => {
+      await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+      expect(await permissions()).toEqual([OUTSIDE]);
+      await expect(fixture.workspaces.send(new DeleteWorkspaceImageCommand({ ImageId: imageId }))).rejects.toThrow(/shared with other accounts/);
+      expect(deleted).toEqual([]);
+    });
+
+    test('clean delete: its own shares revoked in moto, then the image deleted', async () => {
+      const input = deleting([A, B]);
+      const physicalId = await created(input);
+      const { response, calls } = await run(deleteEvent(physicalId, input));
+      expect(response.PhysicalResourceId).toBe(physicalId);
+      expect(names(calls).at(-1)).toBe('DeleteWorkspaceImage');
+      expect(await permissions()).toEqual([]);
+      expect(deleted).toEqual([imageId]);
+    });
+
+    test('blocked by a share made outside: the error names it, and DeleteWorkspaceImage is never called', async () => {
+      const input = deleting([A, B]);
+      const physicalId = await created(input);
+      await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+      const { error, calls } = await runFailing(deleteEvent(physicalId, input));
+      expect(error.message).toBe(blocked(OUTSIDE));
+      expect(names(calls)).not.toContain('DeleteWorkspaceImage');
+      expect(deleted).toEqual([]);
+      expect(await permissions()).toEqual([OUTSIDE]);
+    });
+
+    test('forced: every remaining share is revoked in moto before the image is deleted', async () => {
+      const input = deleting([A], true);
+      const physicalId = await created(input);
+      await shareOutside(fixture.workspaces, imageId, OUTSIDE, OUTSIDE_2);
+      const { calls, mutating } = await run(deleteEvent(physicalId, input));
+      expect(changes(mutating.filter((c) => c.name !== 'DeleteWorkspaceImage'))).toEqual(sorted(`-${A}`, `-${OUTSIDE}`, `-${OUTSIDE_2}`));
+      expect(names(calls).at(-1)).toBe('DeleteWorkspaceImage');
+      expect(deleted).toEqual([imageId]);
+      expect(await permissions()).toEqual([]);
+    });
+
+    test('a retried Delete after the outside share was removed by hand deletes the image', async () => {
+      const input = deleting([A]);
+      const physicalId = await created(input);
+      await shareOutside(fixture.workspaces, imageId, OUTSIDE);
+      await runFailing(deleteEvent(physicalId, input));
+      expect(deleted).toEqual([]);
+      await unshareOutside(fixture.workspaces, imageId, OUTSIDE);
+      const { mutating } = await run(deleteEvent(physicalId, input));
+      expect(names(mutating)).toEqual(['DeleteWorkspaceImage']);
+      expect(deleted).toEqual([imageId]);
+    });
+
+    test('RemovalPolicy retain with DeleteImage (the construct refuses it; the handler lets retain win): no call at all', async () => {
+      const input: WorkspaceShareInput = { ...deleting([A, B]), removalPolicy: 'retain' };
+      const physicalId = await created(input);
+      const { calls } = await run(deleteEvent(physicalId, input));
+      expect(calls).toEqual([]);
+      expect(deleted).toEqual([]);
+      expect(await permissions()).toEqual(sorted(A, B));
+    });
   });
 });

@@ -244,11 +244,24 @@ export interface WorkspaceShareInput {
   readonly accounts: string[];
   /** @default 'revoke' */
   readonly removalPolicy?: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
+  /** The app owns the image's lifetime (imageResource, or implied by deleteImage as the construct does). @default deleteImage */
+  readonly guardImage?: boolean;
+  /** deleteImageOnRemoval. @default false */
+  readonly deleteImage?: boolean;
+  /** forceUnshareOnRemoval. @default false */
+  readonly forceUnshare?: boolean;
 }
 
-/** The resource properties as CloudFormation delivers them. */
+/** The resource properties as CloudFormation delivers them (flags as 'true' / 'false'). */
 export function workspaceImageProperties(input: WorkspaceShareInput): SharedWorkspaceImageResourceProperties {
-  return { ImageId: input.imageId, Accounts: [...input.accounts], RemovalPolicy: input.removalPolicy ?? REMOVAL_REVOKE };
+  return {
+    ImageId: input.imageId,
+    Accounts: [...input.accounts],
+    RemovalPolicy: input.removalPolicy ?? REMOVAL_REVOKE,
+    GuardImage: String(input.guardImage ?? input.deleteImage ?? false),
+    DeleteImage: String(input.deleteImage ?? false),
+    ForceUnshare: String(input.forceUnshare ?? false),
+  };
 }
 
 type Wire = SharedWorkspaceImageResourceProperties & { ServiceToken: string };

@@ -57,6 +57,10 @@ function spec(overrides: Partial<AmiShareSpec> = {}): AmiShareSpec {
     kmsGrants: true,
     autoScalingRoleGrants: false,
     declaredKeyArns: [],
+    guardImage: false,
+    deleteImage: false,
+    deleteSnapshots: false,
+    forceUnshare: false,
     ...overrides,
   };
 }
@@ -88,6 +92,10 @@ describe('parseAmiProperties (strict)', () => {
       kmsGrants: true,
       autoScalingRoleGrants: false,
       declaredKeyArns: [],
+      guardImage: false,
+      deleteImage: false,
+      deleteSnapshots: false,
+      forceUnshare: false,
     });
   });
 
@@ -222,6 +230,15 @@ describe('parseAmiProperties (strict)', () => {
     expect(err.message).toContain(`RemovalPolicy must be "revoke" or "retain", got ${JSON.stringify(policy)}`);
   });
 
+  test('reads the deletion-guard flags; DeleteImage implies the guard; DeleteSnapshots only with DeleteImage', () => {
+    expect(parseAmiProperties(props({ GuardImage: 'true', ForceUnshare: 'true' }), 'strict'))
+      .toMatchObject({ guardImage: true, deleteImage: false, deleteSnapshots: false, forceUnshare: true });
+    expect(parseAmiProperties(props({ DeleteImage: 'true', DeleteSnapshots: 'true' }), 'strict'))
+      .toMatchObject({ guardImage: true, deleteImage: true, deleteSnapshots: true });
+    expect(parseAmiProperties(props({ DeleteSnapshots: 'true' }), 'strict')).toMatchObject({ deleteImage: false, deleteSnapshots: false });
+    expect(() => parseAmiProperties(props({ GuardImage: 'yes' }), 'strict')).toThrow(/GuardImage must be "true" or "false", got "yes"/);
+  });
+
   test('reads the KMS properties: KmsGrants, AutoScalingRoleGrants and DeclaredKeyArns (de-duplicated)', () => {
     const parsed = parseAmiProperties(props({ KmsGrants: 'false', AutoScalingRoleGrants: 'true', DeclaredKeyArns: [KEY_1, KEY_2, KEY_1] }), 'strict');
     expect(parsed).toEqual(spec({
@@ -296,6 +313,10 @@ describe('parseAmiProperties (lenient)', () => {
       kmsGrants: true,
       autoScalingRoleGrants: false,
       declaredKeyArns: [],
+      guardImage: false,
+      deleteImage: false,
+      deleteSnapshots: false,
+      forceUnshare: false,
     });
   });
 

@@ -39,6 +39,10 @@ function spec(overrides: Partial<AmiShareSpec> = {}): AmiShareSpec {
     kmsGrants: true,
     autoScalingRoleGrants: false,
     declaredKeyArns: [],
+    guardImage: false,
+    deleteImage: false,
+    deleteSnapshots: false,
+    forceUnshare: false,
     ...overrides,
   };
 }

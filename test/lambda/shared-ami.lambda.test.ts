@@ -4,8 +4,9 @@
  * the exact requests sent and the state they leave behind.
  */
 import {
-  DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client,
-  EC2ServiceException, Image, LaunchPermission, ModifyImageAttributeCommand, ModifyImageAttributeCommandInput, ModifySnapshotAttributeCommand,
+  DeleteSnapshotCommand, DeregisterImageCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand,
+  DescribeSnapshotsCommand, EC2Client, EC2ServiceException, Image, LaunchPermission, ModifyImageAttributeCommand,
+  ModifyImageAttributeCommandInput, ModifySnapshotAttributeCommand,
 } from '@aws-sdk/client-ec2';
 import {
   CreateGrantCommand, CreateGrantCommandInput, DescribeKeyCommand, GrantListEntry, KMSClient, KMSServiceException, ListGrantsCommand,
@@ -172,6 +173,18 @@ function useFake(fake: FakeEc2): FakeEc2 {
       throw ec2Error('MissingParameter', 'OperationType is required in this request form');
     }
     timeline.push(`ModifySnapshotAttribute ${input.SnapshotId} ${input.OperationType}`);
+    return {};
+  });
+  ec2Mock.on(DeregisterImageCommand).callsFake((input: { ImageId: string }) => {
+    if (!fake.images[input.ImageId]) throw ec2Error('InvalidAMIID.NotFound');
+    delete fake.images[input.ImageId];
+    timeline.push(`DeregisterImage ${input.ImageId}`);
+    return {};
+  });
+  ec2Mock.on(DeleteSnapshotCommand).callsFake((input: { SnapshotId: string }) => {
+    if (!fake.snapshots[input.SnapshotId]) throw ec2Error('InvalidSnapshot.NotFound');
+    delete fake.snapshots[input.SnapshotId];
+    timeline.push(`DeleteSnapshot ${input.SnapshotId}`);
     return {};
   });
   return fake;
@@ -1629,5 +1642,101 @@ describe('KMS grants', () => {
       expect(kms.grants[KEY_1]).toHaveLength(24);
       expect(response.Data).toEqual({ ImageId: IMAGE, GrantIds: '', GrantCount: '24', GrantName: NAME });
     });
+  });
+});
+
+describe('deletion guard (SPEC 4)', () => {
+  const guarded = (extra: Props = {}): Props => props({ Accounts: [A], GuardImage: 'true', ...extra });
+  const retiring = (extra: Props = {}): Props => guarded({ DeleteImage: 'true', ...extra });
+
+  test('blocked by an account shared outside the stack: own shares revoked, image kept, message names the account and the ways out', async () => {
+    const fake = givenImage([{ UserId: A }, { UserId: FOREIGN }], { 'snap-1': [] });
+    const err = await failure(deleteEvent(retiring({ DeleteSnapshots: 'true' })));
+    expect(err).toBeInstanceOf(ShareError);
+    expect(err.message).toBe(`AMI ${IMAGE} was not deleted because it is still shared with ${FOREIGN} (not granted by this share): `
+      + 'unshare them, or set forceUnshareOnRemoval: true to revoke every share, then delete again.');
+    expect(fake.images[IMAGE]).toBeDefined();
+    expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: FOREIGN })]);
+    expect(ec2Mock).not.toHaveReceivedCommand(DeregisterImageCommand);
+    expect(ec2Mock).not.toHaveReceivedCommand(DeleteSnapshotCommand);
+  });
+
+  test('blocked by an OU shared outside the stack', async () => {
+    givenImage([{ UserId: A }, { OrganizationalUnitArn: OU }]);
+    const err = await failure(deleteEvent(retiring()));
+    expect(err.message).toContain(`still shared with ${OU} (not granted by this share)`);
+    expect(ec2Mock).not.toHaveReceivedCommand(DeregisterImageCommand);
+  });
+
+  test('a retried Delete after the outside share was removed goes through', async () => {
+    const fake = givenImage([{ UserId: A }, { UserId: FOREIGN }]);
+    await failure(deleteEvent(retiring()));
+    fake.images[IMAGE].launch = [];
+    await expect(handler(deleteEvent(retiring()))).resolves.toEqual({ PhysicalResourceId: physicalId(IMAGE) });
+    expect(fake.images[IMAGE]).toBeUndefined();
+  });
+
+  test('forceUnshareOnRemoval revokes every remaining share, then deregisters and deletes the snapshots', async () => {
+    const fake = givenImage([{ UserId: A }, { UserId: FOREIGN }, { OrganizationArn: FOREIGN_ORG }], { 'snap-1': [], 'snap-2': [] });
+    await handler(deleteEvent(retiring({ DeleteSnapshots: 'true', ForceUnshare: 'true' })));
+    expect(modifyImageInputs()).toEqual([
+      { ImageId: IMAGE, LaunchPermission: { Remove: [{ UserId: A }] } },
+      { ImageId: IMAGE, LaunchPermission: { Remove: [{ UserId: FOREIGN }, { OrganizationArn: FOREIGN_ORG }] } },
+    ]);
+    expect(timeline.slice(-3)).toEqual([`DeregisterImage ${IMAGE}`, 'DeleteSnapshot snap-1', 'DeleteSnapshot snap-2']);
+    expect(fake.images[IMAGE]).toBeUndefined();
+    expect(fake.snapshots).toEqual({});
+  });
+
+  test('clean delete: own shares revoked, then the AMI deregistered; snapshots kept unless asked', async () => {
+    const fake = givenImage([{ UserId: A }], { 'snap-1': [] });
+    await handler(deleteEvent(retiring()));
+    expect(fake.images[IMAGE]).toBeUndefined();
+    expect(fake.snapshots['snap-1']).toEqual([]);
+    expect(ec2Mock).not.toHaveReceivedCommand(DeleteSnapshotCommand);
+  });
+
+  test('guard without deleteImage (the image belongs to another resource of the app): proceeds without deregistering', async () => {
+    const fake = givenImage([{ UserId: A }]);
+    await handler(deleteEvent(guarded()));
+    expect(fake.images[IMAGE]).toBeDefined();
+    expect(ec2Mock).not.toHaveReceivedCommand(DeregisterImageCommand);
+  });
+
+  test('guard without deleteImage still blocks while an outside share remains', async () => {
+    givenImage([{ UserId: A }, { UserId: FOREIGN }]);
+    await expect(handler(deleteEvent(guarded()))).rejects.toThrow(`still shared with ${FOREIGN}`);
+  });
+
+  test('an image already gone counts as deleted', async () => {
+    useFake({ images: {}, snapshots: {} });
+    await expect(handler(deleteEvent(retiring()))).resolves.toEqual({ PhysicalResourceId: physicalId(IMAGE) });
+    expect(ec2Mock).not.toHaveReceivedCommand(DeregisterImageCommand);
+  });
+
+  test('a deregister that finds the AMI gone (InvalidAMIID.NotFound) counts as deleted', async () => {
+    givenImage([{ UserId: A }]);
+    ec2Mock.on(DeregisterImageCommand).rejects(ec2Error('InvalidAMIID.NotFound'));
+    await expect(handler(deleteEvent(retiring()))).resolves.toEqual({ PhysicalResourceId: physicalId(IMAGE) });
+  });
+
+  test('a snapshot that cannot be deleted is named with the fix', async () => {
+    givenImage([{ UserId: A }], { 'snap-1': [] });
+    ec2Mock.on(DeleteSnapshotCommand).rejects(ec2Error('InvalidSnapshot.InUse', 'in use'));
+    const err = await failure(deleteEvent(retiring({ DeleteSnapshots: 'true' })));
+    expect(err.message).toBe(`AMI ${IMAGE} was deregistered, but deleting its snapshot snap-1 failed (InvalidSnapshot.InUse: in use): delete it by hand (ec2 delete-snapshot).`);
+  });
+
+  test('RemovalPolicy retain never deletes (the construct refuses the combination; the handler keeps everything)', async () => {
+    const fake = givenImage([{ UserId: A }]);
+    await handler(deleteEvent(retiring({ RemovalPolicy: 'retain' })));
+    expect(ec2Mock.calls()).toHaveLength(0);
+    expect(fake.images[IMAGE]).toBeDefined();
+  });
+
+  test('the guard flags change nothing on Create or Update', async () => {
+    givenImage([{ UserId: A }]);
+    await handler(updateEvent(retiring({ ForceUnshare: 'true' }), props({ Accounts: [A] })));
+    expect(mutatingCalls()).toEqual([]);
   });
 });

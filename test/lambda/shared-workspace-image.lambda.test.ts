@@ -10,6 +10,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'http';
 import { AddressInfo } from 'net';
 import {
+  DeleteWorkspaceImageCommand, DeleteWorkspaceImageCommandInput,
   DescribeWorkspaceImagePermissionsCommand, DescribeWorkspaceImagePermissionsCommandInput, DescribeWorkspaceImagesCommand,
   UpdateWorkspaceImagePermissionCommand, UpdateWorkspaceImagePermissionCommandInput, WorkspaceImage, WorkSpacesClient,
   WorkSpacesServiceException,
@@ -50,8 +51,13 @@ type Props = Record<string, unknown>;
 
 /** The properties the construct sends. */
 function props(overrides: Props = {}): Props {
-  return { ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke', ...overrides };
+  return { ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false', ...overrides };
 }
+
+/** What the construct sends with deleteImageOnRemoval (wireGuard sets GuardImage with it). */
+const DELETE_IMAGE = { GuardImage: 'true', DeleteImage: 'true' };
+/** What the construct sends with imageResource only: guard, but the image is another resource's to delete. */
+const GUARD_ONLY = { GuardImage: 'true', DeleteImage: 'false' };
 
 const common = {
   ServiceToken: SERVICE_TOKEN,
@@ -137,6 +143,14 @@ function useFake(fake: FakeWorkspaces): FakeWorkspaces {
     const account = input.SharedAccountId!;
     if (input.AllowCopyImage && !entry.shared.includes(account)) entry.shared.push(account);
     if (!input.AllowCopyImage) entry.shared = entry.shared.filter((a) => a !== account);
+    return {};
+  });
+  wsMock.on(DeleteWorkspaceImageCommand).callsFake((input: DeleteWorkspaceImageCommandInput) => {
+    const entry = fake.images[input.ImageId ?? ''];
+    if (!entry) throw wsError('ResourceNotFoundException', 'The specified image could not be found.');
+    // AWS's own rule: a shared image cannot be deleted before it is unshared
+    if (entry.shared.length > 0) throw wsError('InvalidResourceStateException', 'The image is shared with other accounts.');
+    delete (fake.images as Record<string, unknown>)[input.ImageId!];
     return {};
   });
   return fake;
@@ -760,6 +774,237 @@ describe('Delete', () => {
     expect(err.message).toMatch(new RegExp(`^The share handler is not allowed to unshare WorkSpaces image ${IMAGE} from account ${B}`));
     expect(err.message).toContain(`Applied before the failure: unshared from ${A}; not applied: unshared from ${B}.`);
     expect(sharedWith(fake)).toEqual([B]);
+  });
+});
+
+describe('Delete: the deletion guard (SPEC 4)', () => {
+  /** The command names the handler sent, in order. */
+  const sequence = (): string[] => wsMock.calls().map((c) => (c.args[0] as object).constructor.name.replace(/Command$/, ''));
+  const deletes = (): DeleteWorkspaceImageCommandInput[] => wsMock.commandCalls(DeleteWorkspaceImageCommand).map((c) => c.args[0].input);
+  const blocked = (accounts: string) => `WorkSpaces image ${IMAGE} was not deleted because it is still shared with ${accounts} (not granted by this share): `
+    + 'unshare them, or set forceUnshareOnRemoval: true to revoke every share, then delete again.';
+
+  test('clean delete: unshares its own accounts, reads the permissions again, then deletes the image', async () => {
+    const fake = givenImage([A, B]);
+    const response = await onEvent(deleteEvent(props(DELETE_IMAGE)));
+    expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE), [COMPLETION_KEY]: { Step: 'done' } });
+    expect(sequence()).toEqual([
+      'DescribeWorkspaceImages', 'DescribeWorkspaceImagePermissions',
+      'UpdateWorkspaceImagePermission', 'UpdateWorkspaceImagePermission',
+      'DescribeWorkspaceImagePermissions', 'DeleteWorkspaceImage',
+    ]);
+    expect(updates()).toEqual([`-${A}`, `-${B}`]);
+    expect(deletes()).toEqual([{ ImageId: IMAGE }]);
+    expect(fake.images[IMAGE]).toBeUndefined();
+  });
+
+  test('blocked by a foreign account: names it and the two ways out; its own shares are revoked, the image is not deleted', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    const err = await failure(deleteEvent(props(DELETE_IMAGE)));
+    expect(err).toBeInstanceOf(ShareError);
+    expect(err.message).toBe(blocked(FOREIGN));
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(updates()).toEqual([`-${A}`, `-${B}`]);
+    expect(fake.images[IMAGE]).toBeDefined();
+    expect(sharedWith(fake)).toEqual([FOREIGN]);
+  });
+
+  test('reads every page of the remaining shares: a foreign share on page two blocks too', async () => {
+    const others = Array.from({ length: 30 }, (_, i) => String(500000000000 + i));
+    const fake = givenImage([A, ...others]);
+    const err = await failure(deleteEvent(props(DELETE_IMAGE)));
+    expect(err.message).toBe(blocked(`${others.slice(0, 5).join(', ')} and 25 more`));
+    expect(wsMock).toHaveReceivedCommandWith(DescribeWorkspaceImagePermissionsCommand, { NextToken: `page-${PERMISSIONS_PAGE_SIZE}` });
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(sharedWith(fake)).toEqual(others);
+  });
+
+  test('a retried Delete while still blocked behaves the same, with no unshare call', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    await failure(deleteEvent(props(DELETE_IMAGE)));
+    wsMock.resetHistory();
+    const err = await failure(deleteEvent(props(DELETE_IMAGE)));
+    expect(err.message).toBe(blocked(FOREIGN));
+    expect(updateInputs()).toEqual([]);
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(sharedWith(fake)).toEqual([FOREIGN]);
+  });
+
+  test('a retried Delete after the foreign share was removed succeeds and deletes the image', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    await failure(deleteEvent(props(DELETE_IMAGE)));
+    fake.images[IMAGE].shared = []; // the owner of the foreign share unshares it by hand
+    wsMock.resetHistory();
+    await expect(onEvent(deleteEvent(props(DELETE_IMAGE)))).resolves.toMatchObject({ PhysicalResourceId: physicalId(IMAGE) });
+    expect(updateInputs()).toEqual([]);
+    expect(deletes()).toEqual([{ ImageId: IMAGE }]);
+    expect(fake.images[IMAGE]).toBeUndefined();
+  });
+
+  test('forceUnshareOnRemoval: unshares every remaining account (never declared ones too), then deletes', async () => {
+    const fake = givenImage([A, B, C, FOREIGN]);
+    await handler(deleteEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true' })));
+    expect(updates()).toEqual([`-${A}`, `-${B}`, `-${C}`, `-${FOREIGN}`]);
+    const order = sequence();
+    expect(order.lastIndexOf('UpdateWorkspaceImagePermission')).toBeLessThan(order.indexOf('DeleteWorkspaceImage'));
+    expect(deletes()).toEqual([{ ImageId: IMAGE }]);
+    expect(fake.images[IMAGE]).toBeUndefined();
+  });
+
+  test(`forced unshares run at most ${SHARE_CONCURRENCY} at a time, and every account is unshared before the deletion`, async () => {
+    const others = Array.from({ length: 12 }, (_, i) => String(600000000000 + i));
+    const fake = givenImage(others);
+    let inFlight = 0;
+    let maxInFlight = 0;
+    wsMock.on(UpdateWorkspaceImagePermissionCommand).callsFake(async (input: UpdateWorkspaceImagePermissionCommandInput) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      // stay in flight across a few turns of the event loop (no timers): others get the chance to start
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      fake.images[IMAGE].shared = fake.images[IMAGE].shared.filter((a) => a !== input.SharedAccountId);
+      inFlight--;
+      return {};
+    });
+    await handler(deleteEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true', Accounts: [A] })));
+    expect(maxInFlight).toBe(SHARE_CONCURRENCY);
+    expect(updateInputs()).toHaveLength(12);
+    expect(fake.images[IMAGE]).toBeUndefined();
+  });
+
+  test('forced: an account unshared by hand meanwhile does not fail the Delete', async () => {
+    const fake = givenImage([A, FOREIGN]);
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: FOREIGN, AllowCopyImage: false }).callsFake(() => {
+      fake.images[IMAGE].shared = fake.images[IMAGE].shared.filter((a) => a !== FOREIGN);
+      throw wsError('InvalidParameterValuesException', 'The image is not shared with the specified account.');
+    });
+    await handler(deleteEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true' })));
+    expect(fake.images[IMAGE]).toBeUndefined();
+  });
+
+  test('forced: an unshare that fails stops the Delete before the image is deleted, and says what is still shared', async () => {
+    const fake = givenImage([A, FOREIGN]);
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: FOREIGN }).rejects(wsError('AccessDeniedException'));
+    const err = await failure(deleteEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true' })));
+    expect(err.message).toBe(`The share handler is not allowed to unshare WorkSpaces image ${IMAGE} from account ${FOREIGN} (AccessDeniedException): `
+      + `the image must be owned by account ${OWNER}, and no SCP or permissions boundary may deny the call. `
+      + `WorkSpaces image ${IMAGE} was not deleted and is still shared with ${FOREIGN}: fix the cause and delete again.`);
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(sharedWith(fake)).toEqual([FOREIGN]);
+  });
+
+  test('an image already gone at the start counts as deleted: no permission read, no DeleteWorkspaceImage', async () => {
+    useFake({ images: {} });
+    await expect(onEvent(deleteEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true' })))).resolves.toMatchObject({ PhysicalResourceId: physicalId(IMAGE) });
+    expect(sequence()).toEqual(['DescribeWorkspaceImages']);
+  });
+
+  test('an image that vanishes after its own unshares (permissions read says not found) counts as deleted', async () => {
+    const fake = givenImage([A]);
+    wsMock.on(UpdateWorkspaceImagePermissionCommand).callsFake(() => {
+      delete (fake.images as Record<string, unknown>)[IMAGE];
+      return {};
+    });
+    await handler(deleteEvent(props(DELETE_IMAGE)));
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 2);
+  });
+
+  test('DeleteWorkspaceImage answering ResourceNotFoundException (deleted meanwhile) is success', async () => {
+    givenImage([A]);
+    wsMock.on(DeleteWorkspaceImageCommand).rejects(wsError('ResourceNotFoundException'));
+    await expect(onEvent(deleteEvent(props(DELETE_IMAGE)))).resolves.toMatchObject({ PhysicalResourceId: physicalId(IMAGE) });
+    expect(wsMock).toHaveReceivedCommandTimes(DeleteWorkspaceImageCommand, 1);
+  });
+
+  test('DeleteWorkspaceImage refused (a bundle still uses the image): explains what AWS requires', async () => {
+    const fake = givenImage([A]);
+    wsMock.on(DeleteWorkspaceImageCommand).rejects(wsError('InvalidResourceStateException', 'The image is associated with a bundle.'));
+    const err = await failure(deleteEvent(props(DELETE_IMAGE)));
+    expect(err.message).toBe(`AWS refused to delete WorkSpaces image ${IMAGE} (InvalidResourceStateException: The image is associated with a bundle.): `
+      + 'delete the bundles built from it and make sure it is AVAILABLE and shared with no account, then delete again.');
+    expect(sharedWith(fake)).toEqual([]);
+  });
+
+  test('the guard\'s permission read failing is one sentence, and nothing is deleted', async () => {
+    givenImage([A]);
+    wsMock.on(DescribeWorkspaceImagePermissionsCommand).resolvesOnce({ ImagePermissions: [{ SharedAccountId: A }] })
+      .rejects(wsError('AccessDeniedException'));
+    const err = await failure(deleteEvent(props(DELETE_IMAGE)));
+    expect(err.message).toMatch(new RegExp(`^The share handler is not allowed to read WorkSpaces image ${IMAGE} \\(AccessDeniedException\\)`));
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+  });
+
+  test('guard without delete (imageResource): a foreign share blocks, and the image is never deleted by the share', async () => {
+    const fake = givenImage([A, B, FOREIGN]);
+    const err = await failure(deleteEvent(props(GUARD_ONLY)));
+    expect(err.message).toBe(blocked(FOREIGN));
+    expect(sharedWith(fake)).toEqual([FOREIGN]);
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+  });
+
+  test('guard without delete (imageResource): no other share, so it succeeds, leaving the image to its own resource', async () => {
+    const fake = givenImage([A, B]);
+    await handler(deleteEvent(props(GUARD_ONLY)));
+    expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 2);
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(fake.images[IMAGE]).toBeDefined();
+    expect(sharedWith(fake)).toEqual([]);
+  });
+
+  test('guard without delete, forced: unshares every remaining account, deletes nothing', async () => {
+    const fake = givenImage([A, FOREIGN]);
+    await handler(deleteEvent(props({ ...GUARD_ONLY, ForceUnshare: 'true' })));
+    expect(updates()).toEqual([`-${A}`, `-${FOREIGN}`]);
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(fake.images[IMAGE]).toBeDefined();
+  });
+
+  test('DeleteImage without GuardImage still guards before deleting', async () => {
+    const fake = givenImage([A, FOREIGN]);
+    expect((await failure(deleteEvent(props({ DeleteImage: 'true' })))).message).toBe(blocked(FOREIGN));
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(fake.images[IMAGE]).toBeDefined();
+  });
+
+  test('without GuardImage or DeleteImage there is no guard: a foreign share neither blocks nor is read twice', async () => {
+    const fake = givenImage([A, FOREIGN]);
+    await handler(deleteEvent(props({ ForceUnshare: 'true' })));
+    expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 1);
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(sharedWith(fake)).toEqual([FOREIGN]);
+  });
+
+  test('RemovalPolicy retain wins over DeleteImage: no AWS call, nothing unshared or deleted', async () => {
+    const fake = givenImage([A, B]);
+    await handler(deleteEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true', RemovalPolicy: 'retain' })));
+    expect(wsMock.calls()).toHaveLength(0);
+    expect(fake.images[IMAGE]).toBeDefined();
+    expect(sharedWith(fake)).toEqual([A, B]);
+  });
+
+  test('an image owned by another account is never deleted', async () => {
+    givenImage([FOREIGN], { OwnerAccountId: FOREIGN });
+    await handler(deleteEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true' })));
+    expect(sequence()).toEqual(['DescribeWorkspaceImages']);
+  });
+
+  test('the flags change nothing on Create and Update: an Update of the flags alone makes no mutating call', async () => {
+    const fake = givenImage([FOREIGN]);
+    await handler(createEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true' })));
+    expect(updates()).toEqual([`+${A}`, `+${B}`]);
+    wsMock.resetHistory();
+    await handler(updateEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true' }), props()));
+    await handler(updateEvent(props(), props({ ...DELETE_IMAGE, ForceUnshare: 'true' })));
+    expect(updateInputs()).toEqual([]);
+    expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
+    expect(sharedWith(fake)).toEqual([A, B, FOREIGN]);
+  });
+
+  test('a malformed flag is rejected on Create before any call', async () => {
+    givenImage();
+    const err = await failure(createEvent(props({ DeleteImage: 'yes' })));
+    expect(err.message).toMatch(/DeleteImage must be "true" or "false", got "yes"/);
+    expect(wsMock.calls()).toHaveLength(0);
   });
 });
 

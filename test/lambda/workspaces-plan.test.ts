@@ -6,8 +6,9 @@ import { WorkspaceImage, WorkSpacesServiceException } from '@aws-sdk/client-work
 import { ShareError } from '../../lambda/common/errors';
 import { runBounded } from '../../lambda/workspaces/concurrency';
 import {
-  assessImage, COMPLETION_KEY, completionOf, describeChanges, explainFailure, explainPartialFailure, isByol, nothingToRevoke,
-  parseWorkspaceImageProperties, pendingTooLong, PENDING_WAIT_LIMIT_MINUTES, planChanges, unshareMayBeNoop, WorkspaceShareSpec,
+  assessImage, COMPLETION_KEY, completionOf, describeChanges, explainDeleteFailure, explainFailure, explainForceFailure,
+  explainPartialFailure, isByol, nothingToRevoke, parseWorkspaceImageProperties, pendingTooLong, PENDING_WAIT_LIMIT_MINUTES,
+  planChanges, removalPlan, unshareMayBeNoop, WorkspaceShareSpec,
 } from '../../lambda/workspaces/plan';
 import { SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS } from '../../src/private/contract';
 
@@ -28,8 +29,11 @@ function image(overrides: Partial<WorkspaceImage> = {}): WorkspaceImage {
 }
 
 function spec(accounts: string[], imageId = IMAGE): WorkspaceShareSpec {
-  return { imageId, accounts, removal: 'revoke' };
+  return { imageId, accounts, removal: 'revoke', guardImage: false, deleteImage: false, forceUnshare: false };
 }
+
+/** The spec's removal flags when the construct sends none or all 'false'. */
+const NO_GUARD = { guardImage: false, deleteImage: false, forceUnshare: false };
 
 function thrown(fn: () => unknown): Error {
   try {
@@ -41,11 +45,21 @@ function thrown(fn: () => unknown): Error {
 }
 
 describe('parseWorkspaceImageProperties', () => {
-  const good = { ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke' };
+  const good = { ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false' };
 
   test('reads the construct\'s properties', () => {
-    expect(parseWorkspaceImageProperties(good, 'strict')).toEqual({ imageId: IMAGE, accounts: [A, B], removal: 'revoke' });
+    expect(parseWorkspaceImageProperties(good, 'strict')).toEqual({ imageId: IMAGE, accounts: [A, B], removal: 'revoke', ...NO_GUARD });
     expect(parseWorkspaceImageProperties({ ...good, RemovalPolicy: 'retain' }, 'strict').removal).toBe('retain');
+  });
+
+  test('reads each removal flag on its own', () => {
+    expect(parseWorkspaceImageProperties({ ...good, GuardImage: 'true' }, 'strict')).toMatchObject({ guardImage: true, deleteImage: false, forceUnshare: false });
+    expect(parseWorkspaceImageProperties({ ...good, DeleteImage: 'true' }, 'strict')).toMatchObject({ guardImage: false, deleteImage: true, forceUnshare: false });
+    expect(parseWorkspaceImageProperties({ ...good, ForceUnshare: 'true' }, 'strict')).toMatchObject({ guardImage: false, deleteImage: false, forceUnshare: true });
+  });
+
+  test('missing removal flags (a resource deployed by an older version) mean false', () => {
+    expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [A], RemovalPolicy: 'revoke' }, 'strict')).toMatchObject(NO_GUARD);
   });
 
   test('the construct and the handler agree on the keys', () => {
@@ -53,7 +67,7 @@ describe('parseWorkspaceImageProperties', () => {
   });
 
   test('missing RemovalPolicy means revoke; duplicates are dropped in order', () => {
-    expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [B, A, B] }, 'strict')).toEqual({ imageId: IMAGE, accounts: [B, A], removal: 'revoke' });
+    expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [B, A, B] }, 'strict')).toEqual({ imageId: IMAGE, accounts: [B, A], removal: 'revoke', ...NO_GUARD });
   });
 
   test.each([
@@ -65,6 +79,9 @@ describe('parseWorkspaceImageProperties', () => {
     ['no account', { ...good, Accounts: [] }, /no account: give at least one 12-digit account id/],
     ['a missing account list', { ImageId: IMAGE, RemovalPolicy: 'revoke' }, /no account/],
     ['a bad removal policy', { ...good, RemovalPolicy: 'destroy' }, /RemovalPolicy must be "revoke" or "retain", got "destroy"/],
+    ['a bad GuardImage', { ...good, GuardImage: 'yes' }, /GuardImage must be "true" or "false", got "yes"/],
+    ['a bad DeleteImage', { ...good, DeleteImage: 'TRUE' }, /DeleteImage must be "true" or "false", got "TRUE"/],
+    ['a bad ForceUnshare', { ...good, ForceUnshare: 1 }, /ForceUnshare must be "true" or "false", got 1/],
   ])('strict mode rejects %s with one sentence naming the image and the fix', (_name, raw, message) => {
     const err = thrown(() => parseWorkspaceImageProperties(raw as Record<string, unknown>, 'strict'));
     expect(err).toBeInstanceOf(ShareError);
@@ -74,8 +91,12 @@ describe('parseWorkspaceImageProperties', () => {
 
   test('lenient mode keeps the well-formed accounts and never throws', () => {
     expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [A, 'junk', 42], Extra: 1, RemovalPolicy: 'nope' }, 'lenient'))
-      .toEqual({ imageId: IMAGE, accounts: [A], removal: 'revoke' });
-    expect(parseWorkspaceImageProperties({}, 'lenient')).toEqual({ imageId: 'undefined', accounts: [], removal: 'revoke' });
+      .toEqual({ imageId: IMAGE, accounts: [A], removal: 'revoke', ...NO_GUARD });
+    expect(parseWorkspaceImageProperties({}, 'lenient')).toEqual({ imageId: 'undefined', accounts: [], removal: 'revoke', ...NO_GUARD });
+  });
+
+  test('lenient mode reads a malformed flag as false: a Delete never deletes an image on a value it cannot read', () => {
+    expect(parseWorkspaceImageProperties({ ...good, GuardImage: 'yes', DeleteImage: 'maybe', ForceUnshare: 'TRUE' }, 'lenient')).toMatchObject(NO_GUARD);
   });
 });
 
@@ -161,6 +182,59 @@ describe('planChanges (reconcile, one call per account)', () => {
     expect(describeChanges([])).toBe('nothing');
     const many = [A, B, C, FOREIGN].map((account) => ({ account, allow: true }));
     expect(describeChanges(many)).toBe(`shared with ${A}, ${B}, ${C} and 1 more`);
+  });
+});
+
+describe('removalPlan (Delete)', () => {
+  const flags = (removal: 'revoke' | 'retain', guardImage: boolean, deleteImage: boolean) => ({ removal, guardImage, deleteImage });
+
+  test('revoke alone unshares; GuardImage adds the guard; DeleteImage adds the guard and the deletion', () => {
+    expect(removalPlan(flags('revoke', false, false))).toBe('revoke');
+    expect(removalPlan(flags('revoke', true, false))).toBe('guard');
+    expect(removalPlan(flags('revoke', true, true))).toBe('delete-image');
+    // DeleteImage alone (the construct always sends GuardImage with it) still guards first
+    expect(removalPlan(flags('revoke', false, true))).toBe('delete-image');
+  });
+
+  test('retain wins over everything: nothing is unshared, nothing deleted', () => {
+    for (const guardImage of [false, true]) {
+      for (const deleteImage of [false, true]) expect(removalPlan(flags('retain', guardImage, deleteImage))).toBe('retain');
+    }
+  });
+});
+
+describe('explainDeleteFailure', () => {
+  test('a shared or bundled image (InvalidResourceState / ResourceAssociated): says what AWS requires', () => {
+    for (const code of ['InvalidResourceStateException', 'ResourceAssociatedException']) {
+      expect(explainDeleteFailure(wsError(code, 'Image is in use.'), IMAGE, OWNER)).toBe(
+        `AWS refused to delete WorkSpaces image ${IMAGE} (${code}: Image is in use.): delete the bundles built from it and make sure it is AVAILABLE and shared with no account, then delete again.`);
+    }
+  });
+
+  test('access denied names the permission and the owner', () => {
+    expect(explainDeleteFailure(wsError('AccessDeniedException'), IMAGE, OWNER))
+      .toBe(`The share handler is not allowed to delete WorkSpaces image ${IMAGE} (AccessDeniedException): the image must be owned by account ${OWNER}, and no SCP or permissions boundary may deny workspaces:DeleteWorkspaceImage.`);
+  });
+
+  test('throttling, anything else, and a ShareError passing through', () => {
+    expect(explainDeleteFailure(wsError('ThrottlingException'), IMAGE, OWNER)).toMatch(/^AWS kept throttling the call to delete WorkSpaces image wsi-0123abcde \(ThrottlingException\) after all retries; its shares are already revoked: delete again later\.$/);
+    expect(explainDeleteFailure(wsError('InternalFailure', 'boom'), IMAGE, OWNER)).toBe(`Could not delete WorkSpaces image ${IMAGE} (InternalFailure: boom): fix the cause and delete again.`);
+    expect(explainDeleteFailure(new ShareError('said'), IMAGE, OWNER)).toBe('said');
+  });
+});
+
+describe('explainForceFailure', () => {
+  const unshare = (account: string) => ({ account, allow: false });
+
+  test('names the cause, what was unshared, what is still shared, and that the image was not deleted', () => {
+    expect(explainForceFailure(IMAGE, [unshare(A)], [{ change: unshare(B), message: 'B refused.' }], [unshare(C)])).toBe(
+      `B refused. Unshared before the failure: ${A}. WorkSpaces image ${IMAGE} was not deleted and is still shared with ${B}, ${C}: fix the cause and delete again.`);
+  });
+
+  test('nothing unshared; more failures are counted', () => {
+    const failed = [B, C].map((account) => ({ change: unshare(account), message: `${account} refused.` }));
+    expect(explainForceFailure(IMAGE, [], failed, [])).toBe(
+      `${B} refused. 1 more unshare failed too. WorkSpaces image ${IMAGE} was not deleted and is still shared with ${B}, ${C}: fix the cause and delete again.`);
   });
 });
 

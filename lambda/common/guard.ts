@@ -1,0 +1,26 @@
+/**
+ * The deletion guard (SPEC 4), shared by both handlers: after a Delete revoked this resource's own
+ * shares, an image whose lifetime the app owns may only go away when nobody else holds a share.
+ */
+import { summarize } from './sets';
+
+export type GuardDecision =
+  | { readonly action: 'proceed' }
+  | { readonly action: 'force'; readonly revoke: string[] }
+  | { readonly action: 'block'; readonly message: string };
+
+/**
+ * @param what e.g. `AMI ami-0123...` or `WorkSpaces image wsi-...`
+ * @param remaining the recipients still holding a share after this resource revoked its own
+ *   (account ids and organization / OU ARNs, as the user would name them)
+ * @param force the user's explicit choice to revoke every share
+ */
+export function decideGuard(what: string, remaining: readonly string[], force: boolean): GuardDecision {
+  if (remaining.length === 0) return { action: 'proceed' };
+  if (force) return { action: 'force', revoke: [...remaining] };
+  return {
+    action: 'block',
+    message: `${what} was not deleted because it is still shared with ${summarize(remaining, 5)} (not granted by this share): `
+      + 'unshare them, or set forceUnshareOnRemoval: true to revoke every share, then delete again.',
+  };
+}
