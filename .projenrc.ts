@@ -31,6 +31,15 @@ const project = new awscdk.AwsCdkConstructLibrary({
   github: false,
   release: false,
 
+  // jsii targets: built by `npx projen package-all` (jsii-pacmak), which CI runs.
+  publishToPypi: { distName: 'cdk-shared-images', module: 'cdk_shared_images' },
+  publishToMaven: {
+    javaPackage: 'io.github.cdksharedimages',
+    mavenGroupId: 'io.github.cdk-shared-images',
+    mavenArtifactId: 'cdk-shared-images',
+  },
+  publishToGo: { moduleName: 'github.com/cdk-shared-images/cdk-shared-images-go' },
+
   lambdaAutoDiscover: false,
   integrationTestAutoDiscover: false,
 
@@ -43,6 +52,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-cdk/integ-runner@2.197.10',
     'cdk-nag@3.0.2',
     'esbuild@0.28.2',
+    'fast-check@4.10.2',
   ],
 
   jestOptions: {
@@ -163,6 +173,25 @@ project.testTask.exec('jest --passWithNoTests --coverageProvider=v8 --ci');
 project.testTask.spawn(project.tasks.tryFind('eslint')!);
 project.testTask.spawn(integ);
 
+// Go: the Go module proxy here refuses a module aws-cdk-go depends on
+// (cloud-assembly-schema-go v53.28.0: 403), so the Go package is generated but not compiled.
+project.tasks.tryFind('package:go')!.reset('jsii-pacmak -v --target go --code-only');
+
+// CI packaging and language checks (README "Tests"): jsii-pacmak for every target, the Python
+// wheel synthesized from Python code, cfn-lint over every synthesized template.
+project.addTask('ci:package', {
+  description: 'Compile with jsii and build every language package (dist/)',
+  steps: [{ spawn: 'compile' }, { spawn: 'package-all' }],
+});
+project.addTask('ci:python-smoke', {
+  description: 'Install the built wheel into a fresh virtualenv and synthesize stacks from Python',
+  steps: [{ exec: 'bash scripts/python-smoke.sh' }],
+});
+project.addTask('ci:cfn-lint', {
+  description: 'cfn-lint (PyPI) over the example app and the integ snapshots: zero errors',
+  steps: [{ exec: 'bash scripts/cfn-lint.sh' }],
+});
+
 project.addTask('lint:fix', {
   description: 'Apply eslint fixes',
   steps: [{ exec: 'eslint --ext .ts --fix src lambda test projenrc .projenrc.ts' }],
@@ -179,7 +208,7 @@ demo.prependSpawn(bundle);
 demo.prependSpawn(emulatorSetup);
 
 // Ship the bundled handlers, never their TypeScript sources.
-project.npmignore?.exclude('/lambda/', '/example/', '/scripts/', '/.venv/', '/.ci/');
+project.npmignore?.exclude('/lambda/', '/example/', '/scripts/', '/.venv/', '/.ci/', '/benchmarks/', '/BENCHMARKS.md', '/CONTRIBUTING.md');
 
 
 // After every component has added its own patterns (a later `!/test/` would drop these):

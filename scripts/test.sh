@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs npm packages and moto (project-local .venv),
 # then runs `projen test` (bundle, type-check, jest: construct + handler + emulator tests, eslint,
-# integ snapshot verification). Prints one closing line "tests: N passed, N failed, N skipped".
+# integ snapshot verification), then the packaging checks: jsii-pacmak for every language, the
+# Python wheel synthesized from Python (pytest), cfn-lint over every synthesized template.
+# SKIP_PACKAGING=1 skips the packaging checks for a quicker local run.
+# Prints one closing line "tests: N passed, N failed, N skipped" for the jest part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
@@ -13,3 +16,8 @@ summary() {
 trap summary EXIT
 rm -f test-reports/junit.xml
 npx projen test
+if [ "${SKIP_PACKAGING:-}" != "1" ]; then
+  npx projen ci:package
+  npx projen ci:python-smoke
+  npx projen ci:cfn-lint
+fi

@@ -11,7 +11,8 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { SharedAmi } from '../../src';
 
 const app = new App();
-const stack = new Stack(app, 'SharedAmiInteg');
+/** Exported so that the test suite can run cdk-nag over it. */
+export const stack = new Stack(app, 'SharedAmiInteg');
 const share = new SharedAmi(stack, 'GoldenAmi', {
   imageId: ssm.StringParameter.valueForStringParameter(stack, '/cdk-shared-images/integ/ami-id'),
   accounts: ['111111111111'],
