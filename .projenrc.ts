@@ -27,9 +27,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
   repositoryUrl: 'https://example.com/cdk-shared-images.git',
   license: 'Apache-2.0',
 
-  // No hosted CI of ours: .ci/run is the gate.
+  // No hosted CI of ours: .ci/run is the gate. The release tooling stays (bump writes the
+  // changelog from conventional commits), without workflows.
   github: false,
-  release: false,
+  release: true,
 
   // jsii targets: built by `npx projen package-all` (jsii-pacmak), which CI runs.
   publishToPypi: { distName: 'cdk-shared-images', module: 'cdk_shared_images' },
