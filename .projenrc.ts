@@ -67,7 +67,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
   eslintOptions: {
     dirs: ['src', 'lambda'],
-    devdirs: ['test', 'projenrc', 'scripts', 'example'],
+    devdirs: ['test', 'projenrc', 'scripts', 'example', 'benchmarks'],
     // Lint reports, it does not rewrite: a fix is a commit, not a side effect of testing.
     commandOptions: { fix: false },
   },
@@ -127,19 +127,22 @@ new javascript.TypescriptConfig(project, {
     resolveJsonModule: true,
   },
 });
-// example/ is type-checked and linted with the tests' settings.
-new javascript.TypescriptConfig(project, {
-  fileName: 'example/tsconfig.json',
-  extends: javascript.TypescriptConfigExtends.fromPaths(['../test/tsconfig.json']),
-  include: ['**/*.ts'],
-  compilerOptions: {},
-});
+// example/ and benchmarks/ are type-checked and linted with the tests' settings.
+for (const dir of ['example', 'benchmarks']) {
+  new javascript.TypescriptConfig(project, {
+    fileName: `${dir}/tsconfig.json`,
+    extends: javascript.TypescriptConfigExtends.fromPaths(['../test/tsconfig.json']),
+    include: ['**/*.ts'],
+    compilerOptions: {},
+  });
+}
 const typecheck = project.addTask('typecheck', {
   description: 'Type-check the handlers (lambda/tsconfig.json) and the tests and example (test/tsconfig.json)',
   steps: [
     { exec: 'tsc -p lambda/tsconfig.json' },
     { exec: 'tsc -p test/tsconfig.json' },
     { exec: 'tsc -p example/tsconfig.json' },
+    { exec: 'tsc -p benchmarks/tsconfig.json' },
   ],
 });
 
@@ -207,6 +210,14 @@ const demo = project.addTask('demo', {
 });
 demo.prependSpawn(bundle);
 demo.prependSpawn(emulatorSetup);
+
+// Benchmarks (issue 7): figures, not tests; writes BENCHMARKS.md (about five minutes on 2 CPUs).
+const benchmark = project.addTask('benchmark', {
+  description: 'Measure synth scale, AWS calls, WorkSpaces concurrency and handler cost beside the baselines; write BENCHMARKS.md',
+  steps: [{ exec: 'ts-node --transpile-only --project benchmarks/tsconfig.json benchmarks/run.ts', receiveArgs: true }],
+});
+benchmark.prependSpawn(bundle);
+benchmark.prependSpawn(emulatorSetup);
 
 // Ship the bundled handlers, never their TypeScript sources.
 project.npmignore?.exclude('/lambda/', '/example/', '/scripts/', '/.venv/', '/.ci/', '/benchmarks/', '/BENCHMARKS.md', '/CONTRIBUTING.md');
