@@ -15,7 +15,7 @@ import {
   AMI_ID, AmiShareSpec, CurrentState, explainFailure, explainKeyFailure, explainPartialFailure, imageProblem, involvesSnapshots,
   isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf, Step,
 } from './ami/plan';
-import { awsErrorCode, ShareError, undoneSentence } from './common/errors';
+import { awsErrorCode, errorDetail, isThrottling, isTransient, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
@@ -25,6 +25,7 @@ import { KMS_GRANT_OPERATIONS, SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceA
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<OnEventResponse> {
   const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
   log({ requestType: event.RequestType, physicalId, properties: ownProperties(event.ResourceProperties) });
+  aws.startInvocation();
   switch (event.RequestType) {
     case 'Create': return onCreate(event);
     case 'Update': return onUpdate(event);
@@ -100,7 +101,7 @@ async function guardAndRetire(run: RunContext, spec: AmiShareSpec): Promise<void
   if (!spec.deleteSnapshots) return;
   for (const snapshotId of snapshotIdsOf(image!)) {
     await aws.deleteSnapshot(snapshotId).catch((err: unknown) => {
-      throw new ShareError(`AMI ${imageId} was deregistered, but deleting its snapshot ${snapshotId} failed (${awsErrorCode(err) ?? 'error'}: ${String((err as Error).message ?? err)}): delete it by hand (ec2 delete-snapshot).`);
+      throw new ShareError(`AMI ${imageId} was deregistered, but deleting its snapshot ${snapshotId} failed (${errorDetail(err)}): delete it by hand (ec2 delete-snapshot).`);
     });
   }
 }
@@ -176,7 +177,7 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
   const grants = planGrants(customerKeys, granteesFor(after, run.partition), ours);
   const steps = planChanges(before, after, imageId, current, grants);
   log({ imageId, plan: steps.map((s) => s.description) });
-  const created = await apply(run, steps, deleting, before === undefined);
+  const created = await apply(run, steps, deleting, before === undefined, new Set(ours.map((g) => g.grantId)));
   const revoked = new Set(grants.revoke.map((g) => g.grantId));
   return { grantIds: [...ours.filter((g) => !revoked.has(g.grantId)).map((g) => g.grantId), ...created] };
 }
@@ -206,9 +207,10 @@ async function discoverKeys(run: RunContext, image: Image, deleting: boolean): P
 /**
  * Applies the steps in order; returns the ids of the grants it created. A Create (nothing declared
  * before) that fails part-way undoes what it applied before throwing: CloudFormation sends no
- * Delete after a failed Create, so nothing else would.
+ * Delete after a failed Create, so nothing else would. `ownBefore`: this resource's grants found
+ * before the first step (never this Create's doing).
  */
-async function apply(run: RunContext, steps: Step[], deleting: boolean, creating: boolean): Promise<string[]> {
+async function apply(run: RunContext, steps: Step[], deleting: boolean, creating: boolean, ownBefore: ReadonlySet<string>): Promise<string[]> {
   const { imageId } = run;
   const created: string[] = [];
   const applied: Array<{ step: Step; grantId?: string }> = [];
@@ -227,19 +229,66 @@ async function apply(run: RunContext, steps: Step[], deleting: boolean, creating
       const cause = explainFailure(err, imageId, step, run.account);
       if (!creating) throw new ShareError(explainPartialFailure(cause, steps.slice(0, i), steps.slice(i)));
       const stuck: string[] = [];
+      const undone = applied.map((a) => a.step.description);
+      // A call that failed on throttling, 5xx or a broken connection after its retries may have been
+      // applied all the same (AWS applied an earlier attempt whose answer was lost): read whether it
+      // was, and take it back too.
+      if (isThrottling(code) || isTransient(err)) {
+        await undoUnconfirmed(run, step, ownBefore).then((tookBack) => {
+          if (tookBack) undone.push(step.description);
+        }, (undoErr: unknown) => {
+          log({ undoFailed: step.description, error: String(undoErr) });
+          stuck.push(step.description);
+        });
+      }
       for (const done of applied.reverse()) {
-        const inverse: Step = done.step.kind === 'grant'
-          ? { ...done.step, kind: 'revoke-grant', add: [], remove: done.step.add, grantId: done.grantId }
-          : { ...done.step, add: done.step.remove, remove: done.step.add };
-        await applyStep(run, inverse).catch((undoErr: unknown) => {
+        await applyStep(run, inverseOf(done.step, done.grantId)).catch((undoErr: unknown) => {
           log({ undoFailed: done.step.description, error: String(undoErr) });
           stuck.push(done.step.description);
         });
       }
-      throw new ShareError(`${cause}${undoneSentence(applied.map((a) => a.step.description), stuck)}`);
+      throw new ShareError(`${cause}${undoneSentence(undone, stuck)}`);
     }
   }
   return created;
+}
+
+/** The step that takes back what `step` did (`grantId`: the grant a 'grant' step created). */
+function inverseOf(step: Step, grantId: string | undefined): Step {
+  return step.kind === 'grant'
+    ? { ...step, kind: 'revoke-grant', add: [], remove: step.add, grantId }
+    : { ...step, add: step.remove, remove: step.add };
+}
+
+/**
+ * Takes back what a step whose outcome is unknown did, after reading whether it did anything: the
+ * recipients it added that are there now (this Create found them missing), or for a CreateGrant
+ * whose id never came back, this resource's grants to that grantee that were not there before.
+ * Returns whether there was anything to take back.
+ */
+async function undoUnconfirmed(run: RunContext, step: Step, ownBefore: ReadonlySet<string>): Promise<boolean> {
+  switch (step.kind) {
+    case 'launch': {
+      const now = new Set((await aws.launchPermissions(run.imageId)).map(launchPermissionKey));
+      const added = step.add.filter((k) => now.has(k));
+      if (added.length > 0) await aws.modifyLaunchPermissions(run.imageId, [], added.map(launchPermissionFromKey));
+      return added.length > 0;
+    }
+    case 'snapshot': {
+      const now = new Set(await aws.createVolumePermissions(step.target));
+      const added = step.add.filter((a) => now.has(a));
+      if (added.length > 0) await aws.modifyCreateVolumePermissions(step.target, 'remove', added);
+      return added.length > 0;
+    }
+    case 'grant': {
+      const made = (await aws.listGrants(step.target))
+        .filter((g) => g.Name === run.grantName && g.GranteePrincipal === step.add[0] && g.GrantId && !ownBefore.has(g.GrantId));
+      for (const g of made) await aws.revokeGrant(step.target, g.GrantId!);
+      return made.length > 0;
+    }
+    case 'revoke-grant':
+      return false;
+  }
 }
 
 /** One mutating call; a new grant's id for 'grant'. */

@@ -18,7 +18,7 @@ import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
   CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
-import { awsErrorCode, ShareError, undoneSentence } from './common/errors';
+import { awsErrorCode, isThrottling, isTransient, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
@@ -49,6 +49,7 @@ export async function handler(
   const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
   const completion = completionOf(event);
   log({ call: completion ? 'isComplete' : 'onEvent', requestType: event.RequestType, physicalId, completion, properties: ownProperties(event.ResourceProperties) });
+  workspaces.startInvocation();
   if (completion) return isComplete(event as IsCompleteEvent, completion);
   switch (event.RequestType) {
     case 'Create': return onCreate(event);
@@ -244,12 +245,26 @@ async function converge(
     if (before !== undefined || deleting) throw new ShareError(explainPartialFailure(applied, failed, notApplied));
     // A failed Create gets no Delete from CloudFormation: undo the shares it made, then fail.
     const stuck: string[] = [];
-    await runBounded(applied, SHARE_CONCURRENCY, async (change) => {
+    const undo = [...applied];
+    // A call that failed on throttling, 5xx or a broken connection after its retries may have been
+    // applied all the same (AWS applied an earlier attempt whose answer was lost): read whether it
+    // was, and take it back too.
+    const unconfirmed = outcomes.flatMap((o) => (o.status === 'rejected' && (isThrottling(awsErrorCode(o.error)) || isTransient(o.error)) ? [o.item] : []));
+    if (unconfirmed.length > 0) {
+      try {
+        const now = new Set(await workspaces.sharedAccounts(imageId));
+        undo.push(...unconfirmed.filter((change) => change.allow === now.has(change.account)));
+      } catch (err: unknown) {
+        log({ undoFailed: describeChanges(unconfirmed), error: String(err) });
+        stuck.push(...unconfirmed.map((change) => change.account));
+      }
+    }
+    await runBounded(undo, SHARE_CONCURRENCY, async (change) => {
       await applyChange(imageId, { ...change, allow: !change.allow }).catch(() => stuck.push(change.account));
     });
     const [first, ...others] = failed;
     const more = others.length > 0 ? ` ${others.length} more call${others.length === 1 ? '' : 's'} failed too.` : '';
-    throw new ShareError(`${first.message}${more}${undoneSentence(applied.map((c) => c.account), stuck)}`);
+    throw new ShareError(`${first.message}${more}${undoneSentence(undo.map((c) => c.account), stuck)}`);
   }
   return true;
 }

@@ -28,6 +28,19 @@ function kms(): KMSClient {
   return kmsClient;
 }
 
+/**
+ * Starts an invocation with new clients. An SDK client keeps a retry quota (its standard retry mode
+ * refuses retries once earlier failures used the quota up, and refills it slowly), and a warm Lambda
+ * keeps its clients between events: without this, one throttling storm would leave every later
+ * event with no retries at all, failing it on its first throttled call.
+ */
+export function startInvocation(): void {
+  ec2Client?.destroy();
+  kmsClient?.destroy();
+  ec2Client = undefined;
+  kmsClient = undefined;
+}
+
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable']);
 
 /** The image, or undefined when EC2 does not know it (any more). */

@@ -8,7 +8,7 @@ import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS } from '../../
 import {
   ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId,
 } from '../../src/private/validation';
-import { awsErrorCode, errorMessage, isAccessDenied, isThrottling, ShareError } from '../common/errors';
+import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
 import { chunks, Delta, reconcile, summarize } from '../common/sets';
 
@@ -263,7 +263,7 @@ export function explainFailure(err: unknown, imageId: string, step: Pick<Step, '
     return `Snapshot ${step?.target ?? ''} of AMI ${imageId} no longer exists: deploy again to re-read the AMI's snapshots.`;
   }
   if (code === 'InvalidAMIAttributeItemValue' || code === 'InvalidUserID.Malformed' || code === 'InvalidParameterValue') {
-    return `AWS refused to share ${what} with ${who ?? 'the recipients'} (${code}: ${errorMessage(err)}): check that each account id, organization ARN and OU ARN exists and is spelled right.`;
+    return `AWS refused to share ${what} with ${who ?? 'the recipients'} (${errorDetail(err)}): check that each account id, organization ARN and OU ARN exists and is spelled right.`;
   }
   if (isAccessDenied(code)) {
     return `The share handler is not allowed to change ${what}${who ? ` for ${who}` : ''} (${code}): the AMI must be owned by account ${account}, and no SCP or permissions boundary may deny the call.`;
@@ -271,7 +271,10 @@ export function explainFailure(err: unknown, imageId: string, step: Pick<Step, '
   if (isThrottling(code)) {
     return `AWS kept throttling changes to ${what}${who ? ` for ${who}` : ''} (${code}) after all retries: deploy again later; the change resumes where it stopped.`;
   }
-  return `Changing ${what}${who ? ` for ${who}` : ''} failed (${code ?? 'error'}: ${errorMessage(err)}): fix the cause and deploy again.`;
+  if (isTransient(err)) {
+    return `AWS kept failing the calls for ${what}${who ? ` for ${who}` : ''} (${errorDetail(err)}) after all retries: deploy again later; the change resumes where it stopped.`;
+  }
+  return `Changing ${what}${who ? ` for ${who}` : ''} failed (${errorDetail(err)}): fix the cause and deploy again.`;
 }
 
 /** One sentence for a failed KMS read (DescribeKey, ListGrants) of a key behind the AMI. */
@@ -287,7 +290,10 @@ export function explainKeyFailure(err: unknown, imageId: string, keyId: string, 
   if (code === 'DisabledException' || code === 'KMSInvalidStateException') {
     return `${where} is disabled or pending deletion (${code}): enable the key, or share an AMI encrypted with an enabled key.`;
   }
-  return `Reading ${where} failed (${code ?? 'error'}: ${errorMessage(err)}): fix the cause and deploy again.`;
+  if (isThrottling(code) || isTransient(err)) {
+    return `AWS kept ${isThrottling(code) ? 'throttling' : 'failing'} the reads of ${where} (${isThrottling(code) ? code : errorDetail(err)}) after all retries: deploy again later; the change resumes where it stopped.`;
+  }
+  return `Reading ${where} failed (${errorDetail(err)}): fix the cause and deploy again.`;
 }
 
 /** The sentence for a failure part-way through a plan: what went through and what did not. */

@@ -29,9 +29,57 @@ export function awsErrorCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** The HTTP status AWS answered with, when the SDK recorded one. */
+export function httpStatus(err: unknown): number | undefined {
+  const status = (err as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/**
+ * Whether the SDK could not read AWS's answer as an AWS error: a 5xx page from a load balancer or
+ * proxy (HTML), which the SDK reports as a parser error carrying the raw body and a debugging hint,
+ * or as the code `Unknown`.
+ */
+export function isUnreadableAnswer(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const message = err instanceof Error ? err.message : '';
+  if (/Deserialization error/.test(message)) return true;
+  const code = awsErrorCode(err);
+  return (httpStatus(err) ?? 0) >= 500 && (code === undefined || ['Unknown', 'UnknownError', 'SyntaxError'].includes(code));
+}
+
+/**
+ * The message of an error as one short line for the user: whitespace collapsed, at most 200
+ * characters, and for an answer the SDK could not read, what happened instead of the parser's
+ * complaint, the raw body and the SDK's debugging hint.
+ */
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
+  if (isUnreadableAnswer(err)) {
+    const status = httpStatus(err);
+    return `AWS answered${status ? ` HTTP ${status}` : ''} with a page that is not an AWS error`;
+  }
+  const raw = err instanceof Error ? err.message : String(err);
+  const line = raw.replace(/\s+/g, ' ').trim();
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}
+
+/** `CODE: message` for the user (`HTTP 503: ...` for an answer the SDK could not read). */
+export function errorDetail(err: unknown): string {
+  const status = httpStatus(err);
+  const code = isUnreadableAnswer(err) && status ? `HTTP ${status}` : awsErrorCode(err) ?? 'error';
+  return `${code}: ${errorMessage(err)}`;
+}
+
+const CONNECTION_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+
+/**
+ * Whether AWS failed on its side or could not be reached (HTTP 5xx, a broken connection): the SDK
+ * retried it already, nothing is wrong with the request, and deploying again later is the fix.
+ */
+export function isTransient(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; name?: unknown };
+  return (httpStatus(err) ?? 0) >= 500 || CONNECTION_ERRORS.has(String(e.code)) || CONNECTION_ERRORS.has(String(e.name));
 }
 
 const THROTTLING = new Set([

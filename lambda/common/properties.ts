@@ -7,6 +7,12 @@ import { summarize } from './sets';
 import { REMOVAL_RETAIN, REMOVAL_REVOKE } from '../../src/private/contract';
 import { checkRecipient, RecipientKind, show } from '../../src/private/validation';
 
+/** Problems named one by one in a refusal; the rest are counted. */
+export const MAX_PROBLEMS_SHOWN = 5;
+
+/** Unknown keys longer than this are quoted and cut short in a refusal. */
+const MAX_KEY_SHOWN = 40;
+
 export class PropertyReader {
   /** Every problem found so far, in reading order. */
   public readonly problems: string[] = [];
@@ -14,7 +20,9 @@ export class PropertyReader {
   constructor(private readonly raw: Record<string, unknown>, allowedKeys: readonly string[]) {
     const unknownKeys = Object.keys(raw).filter((k) => !allowedKeys.includes(k));
     if (unknownKeys.length > 0) {
-      this.problems.push(`unknown properties ${summarize(unknownKeys)} (the handler and the construct are from different versions?)`);
+      // A key is named as is, unless it is too long for a one-sentence message.
+      const named = unknownKeys.map((k) => (k.length > MAX_KEY_SHOWN ? show(k) : k));
+      this.problems.push(`unknown properties ${summarize(named)} (the handler and the construct are from different versions?)`);
     }
   }
 
@@ -62,9 +70,16 @@ export class PropertyReader {
     return typeof this.raw.ImageId === 'string' ? this.raw.ImageId : String(this.raw.ImageId);
   }
 
-  /** Strict reading: any problem rejects the whole event before anything changes in AWS. */
+  /**
+   * Strict reading: any problem rejects the whole event before anything changes in AWS. The first
+   * MAX_PROBLEMS_SHOWN problems are named and the rest counted, so that the sentence always ends
+   * with what to do, whatever arrived (thousands of bad entries would otherwise fill the message).
+   */
   public throwIfInvalid(construct: string): void {
     if (this.problems.length === 0) return;
-    throw new ShareError(`${construct} for ${show(this.raw.ImageId)} was not changed because its properties are invalid: ${this.problems.join('; ')}. Fix the ${construct} construct's props and deploy again.`);
+    const shown = this.problems.slice(0, MAX_PROBLEMS_SHOWN);
+    const more = this.problems.length - shown.length;
+    const list = `${shown.join('; ')}${more > 0 ? `; and ${more} more problem${more === 1 ? '' : 's'}` : ''}`;
+    throw new ShareError(`${construct} for ${show(this.raw.ImageId)} was not changed because its properties are invalid: ${list}. Fix the ${construct} construct's props and deploy again.`);
   }
 }

@@ -7,7 +7,7 @@
 import type { WorkspaceImage } from '@aws-sdk/client-workspaces';
 import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS } from '../../src/private/contract';
 import { ACCOUNT, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
-import { awsErrorCode, errorMessage, isAccessDenied, isThrottling, ShareError } from '../common/errors';
+import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
 import { reconcile, summarize } from '../common/sets';
 
@@ -83,10 +83,13 @@ export function removalPlan(spec: Pick<WorkspaceShareSpec, 'removal' | 'guardIma
 export function explainDeleteFailure(err: unknown, imageId: string, account: string): string {
   if (err instanceof ShareError) return err.message;
   const code = awsErrorCode(err) ?? 'error';
-  const detail = `${code}: ${clip(errorMessage(err))}`;
+  const detail = errorDetail(err);
   const what = `delete WorkSpaces image ${imageId}`;
   if (isThrottling(code)) {
     return `AWS kept throttling the call to ${what} (${code}) after all retries; its shares are already revoked: delete again later.`;
+  }
+  if (isTransient(err)) {
+    return `AWS kept failing the call to ${what} (${detail}) after all retries; its shares are already revoked: delete again later.`;
   }
   if (isAccessDenied(code)) {
     return `The share handler is not allowed to ${what} (${code}): the image must be owned by account ${account}, and no SCP or permissions boundary may deny workspaces:DeleteWorkspaceImage.`;
@@ -253,10 +256,13 @@ export function pendingTooLong(imageId: string): string {
 export function explainFailure(err: unknown, imageId: string, change: PermissionChange | undefined, account: string, image?: WorkspaceImage): string {
   if (err instanceof ShareError) return err.message;
   const code = awsErrorCode(err) ?? 'error';
-  const detail = `${code}: ${clip(errorMessage(err))}`;
+  const detail = errorDetail(err);
   const what = change ? `${change.allow ? 'share' : 'unshare'} WorkSpaces image ${imageId} ${change.allow ? 'with' : 'from'} account ${change.account}` : `read WorkSpaces image ${imageId}`;
   if (isThrottling(code)) {
     return `AWS kept throttling the calls to ${what} (${code}) after all retries: deploy again later; the change resumes where it stopped.`;
+  }
+  if (isTransient(err)) {
+    return `AWS kept failing the calls to ${what} (${detail}) after all retries: deploy again later; the change resumes where it stopped.`;
   }
   if (code === 'ResourceNotFoundException') {
     return `WorkSpaces image ${imageId} was not found in account ${account} (${detail}): check the imageId (WorkSpaces images are regional).`;
@@ -291,9 +297,4 @@ export function explainPartialFailure(
   if (applied.length === 0) return `${first.message}${more} Nothing was changed.`;
   const missing = [...failed.map((f) => f.change), ...notApplied];
   return `${first.message}${more} Applied before the failure: ${describeChanges(applied)}; not applied: ${describeChanges(missing)}. The automatic rollback or a new deployment converges from here.`;
-}
-
-function clip(text: string): string {
-  const oneLine = text.replace(/\s+/g, ' ').trim();
-  return oneLine.length > 200 ? `${oneLine.slice(0, 197)}...` : oneLine;
 }

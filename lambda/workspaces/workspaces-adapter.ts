@@ -23,6 +23,17 @@ function workspaces(): WorkSpacesClient {
   return client;
 }
 
+/**
+ * Starts an invocation with a new client. An SDK client keeps a retry quota (its standard retry
+ * mode refuses retries once earlier failures used the quota up, and refills it slowly), and a warm
+ * Lambda keeps its client between invocations: without this, one throttling storm would leave every
+ * later event with no retries at all, failing it on its first throttled call.
+ */
+export function startInvocation(): void {
+  client?.destroy();
+  client = undefined;
+}
+
 /** The image as this account sees it (owned or shared with it), or undefined when WorkSpaces does not know it. */
 export async function describeImage(imageId: string): Promise<WorkspaceImage | undefined> {
   try {

@@ -291,6 +291,28 @@ describe('parseAmiProperties (strict)', () => {
     expect(err.message).toContain('RemovalPolicy must be');
     expect(err.message).not.toContain('\n');
   });
+
+  // Found by the reliability harness (test/reliability/bad-input.ts): thousands of bad entries
+  // filled the 1,500-character message and cut off what to do.
+  test('thousands of bad entries: the first five are named, the rest counted, and the sentence keeps its ending', () => {
+    const err = strictError(props({ Accounts: Array.from({ length: 5000 }, (_, i) => `acct-${i}`) }));
+    expect(err.message).toBe(`SharedAmi for "${IMAGE}" was not changed because its properties are invalid: `
+      + [0, 1, 2, 3, 4].map((i) => `Accounts: "acct-${i}" is not a valid account id (12 digits, e.g. 111122223333)`).join('; ')
+      + '; and 4995 more problems. Fix the SharedAmi construct\'s props and deploy again.');
+  });
+
+  test('an unknown key too long for a sentence is quoted and cut short; the sentence keeps its ending', () => {
+    const err = strictError(props({ ['K'.repeat(5000)]: 'x' }));
+    expect(err.message).toContain(`unknown properties "${'K'.repeat(76)}... (the handler and the construct are from different versions?)`);
+    expect(err.message.length).toBeLessThan(500);
+    expect(err.message).toMatch(/Fix the SharedAmi construct's props and deploy again\.$/);
+  });
+
+  test('six problems: five named, "and 1 more problem"', () => {
+    const err = strictError(props({ Accounts: ['1', '2', '3', '4', '5', '6'] }));
+    expect(err.message).toContain('Accounts: "5" is not a valid account id (12 digits, e.g. 111122223333); and 1 more problem. Fix');
+    expect(err.message).not.toContain('"6"');
+  });
 });
 
 describe('parseAmiProperties (lenient)', () => {

@@ -710,6 +710,44 @@ describe('partial failure', () => {
     expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: FOREIGN })]);
   });
 
+  // Found by the reliability harness (test/reliability): AWS applied a call, its answer was lost,
+  // and the SDK's retries were then throttled until they ran out. The Create undid only the calls it
+  // knew had gone through, so the share stayed, and CloudFormation sends no Delete after a failed Create.
+  test('Create: a snapshot permission AWS applied but whose answer was lost (retries then throttled) is read back and undone too', async () => {
+    const fake = givenImage([{ UserId: FOREIGN }], { 'snap-1': [FOREIGN], 'snap-2': [] });
+    ec2Mock.on(ModifySnapshotAttributeCommand, { OperationType: 'add' }).callsFake((input: { SnapshotId: string; UserIds?: string[] }) => {
+      const holders = fake.snapshots[input.SnapshotId];
+      for (const u of input.UserIds ?? []) if (!holders.includes(u)) holders.push(u);
+      throw new EC2ServiceException({ name: 'RequestLimitExceeded', message: 'Request limit exceeded.', $fault: 'client', $metadata: { httpStatusCode: 503, attempts: 8 } });
+    });
+    const err = await failure(createEvent(props({ ShareSnapshots: 'true' })));
+    expect(err.message).toBe(
+      `AWS kept throttling changes to snapshot snap-1 of AMI ${IMAGE} for ${A}, ${B} (RequestLimitExceeded) after all retries: deploy again later; the change resumes where it stopped.`
+      + ' Nothing was left changed: what was applied before the failure was undone.',
+    );
+    expect(fake.snapshots).toEqual({ 'snap-1': [FOREIGN], 'snap-2': [] });
+    expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: FOREIGN })]);
+  });
+
+  test('Create: launch permissions AWS applied behind a 5xx: read back and undone; an outside share stays', async () => {
+    const fake = givenImage([{ UserId: FOREIGN }]);
+    ec2Mock.on(ModifyImageAttributeCommand, { LaunchPermission: { Add: [{ UserId: A }, { UserId: B }] } }).callsFake(() => {
+      fake.images[IMAGE].launch.push({ UserId: A }, { UserId: B });
+      throw new EC2ServiceException({ name: 'Unavailable', message: 'The server is overloaded.', $fault: 'server', $metadata: { httpStatusCode: 503, attempts: 8 } });
+    });
+    const err = await failure(createEvent(props()));
+    expect(err.message).toMatch(/ Nothing was left changed: what was applied before the failure was undone\.$/);
+    expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: FOREIGN })]);
+  });
+
+  test('Create: a definite refusal (not throttling, not 5xx) is not read back: nothing was applied', async () => {
+    givenImage([], { 'snap-1': [] });
+    ec2Mock.on(ModifyImageAttributeCommand).rejects(ec2Error('InvalidAMIAttributeItemValue', 'Invalid attribute item value'));
+    await failure(createEvent(props()));
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeImageAttributeCommand, 1);
+    expect(ec2Mock).toHaveReceivedCommandTimes(ModifyImageAttributeCommand, 1);
+  });
+
   test('Create: an undo that fails too is named, so the user knows what to remove by hand', async () => {
     givenImage([], { 'snap-1': [] });
     ec2Mock.on(ModifySnapshotAttributeCommand).rejects(ec2Error('InternalError'));
@@ -832,13 +870,65 @@ describe('error mapping', () => {
     expect(mutatingCalls()).toEqual([]);
   });
 
-  test('an unknown error with a huge message is cut to a bounded length', async () => {
+  test('an unknown error with a huge message: AWS\'s message is cut short, the sentence keeps its ending', async () => {
     givenImage();
     ec2Mock.on(ModifyImageAttributeCommand).rejects(ec2Error('InternalError', 'y'.repeat(10000)));
     const err = await failure(createEvent(props()));
     expectShortSentence(err);
-    expect(err.message).toMatch(new RegExp(`^Changing AMI ${IMAGE} for ${A}, ${B} failed \\(InternalError: y+`));
-    expect(err.message.endsWith('...')).toBe(true);
+    expect(err.message).toBe(`Changing AMI ${IMAGE} for ${A}, ${B} failed (InternalError: ${'y'.repeat(197)}...): fix the cause and deploy again. Nothing was changed.`);
+  });
+
+  // Found by the reliability harness (test/reliability): a load balancer's HTML page in place of an
+  // AWS answer reached CloudFormation as the SDK's parser complaint, with the raw body, line breaks
+  // and a debugging hint; EC2's parser calls it "Unknown: Unknown".
+  test('retries ran out on a load balancer\'s HTML page (EC2 "Unknown", HTTP 502): one line that says deploy again later', async () => {
+    givenImage();
+    ec2Mock.on(ModifyImageAttributeCommand).rejects(
+      new EC2ServiceException({ name: 'Unknown', message: 'Unknown', $fault: 'server', $metadata: { httpStatusCode: 502, attempts: 8 } }),
+    );
+    const err = await failure(createEvent(props()));
+    expectShortSentence(err);
+    expect(err.message).toBe(`AWS kept failing the calls for AMI ${IMAGE} for ${A}, ${B} (HTTP 502: AWS answered HTTP 502 with a page that is not an AWS error)`
+      + ' after all retries: deploy again later; the change resumes where it stopped. Nothing was changed.');
+  });
+
+  test('retries ran out on a 5xx with an AWS error code: the code and message, and deploy again later', async () => {
+    givenImage();
+    ec2Mock.on(DescribeImagesCommand).rejects(
+      new EC2ServiceException({ name: 'Unavailable', message: 'The server is overloaded.\nTry later.', $fault: 'server', $metadata: { httpStatusCode: 503 } }),
+    );
+    const err = await failure(createEvent(props()));
+    expectShortSentence(err);
+    expect(err.message).toBe(`AWS kept failing the calls for AMI ${IMAGE} (Unavailable: The server is overloaded. Try later.) after all retries: deploy again later; the change resumes where it stopped.`);
+    expect(mutatingCalls()).toEqual([]);
+  });
+
+  test('retries ran out on connection resets (ECONNRESET): deploy again later, nothing changed', async () => {
+    givenImage();
+    ec2Mock.on(DescribeImageAttributeCommand).rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: { attempts: 8 } }));
+    const err = await failure(createEvent(props()));
+    expectShortSentence(err);
+    expect(err.message).toBe(`AWS kept failing the calls for AMI ${IMAGE} (ECONNRESET: socket hang up) after all retries: deploy again later; the change resumes where it stopped.`);
+    expect(mutatingCalls()).toEqual([]);
+  });
+});
+
+// Found by the reliability harness: the SDK clients lived as long as the warm Lambda, and with them
+// the SDK's retry quota; after a throttling storm later events got no retries at all.
+describe('SDK clients per event', () => {
+  test('each event gets new clients, so an earlier event\'s used-up retry quota never reaches it', async () => {
+    const fake = givenImage();
+    const senders: unknown[] = [];
+    ec2Mock.on(DescribeImagesCommand).callsFake((input: { ImageIds?: string[] }, getClient: () => unknown) => {
+      senders.push(getClient());
+      return { Images: (input.ImageIds ?? []).map((id) => ({ ...fake.images[id].image })) };
+    });
+    await handler(createEvent(props()));
+    await handler(updateEvent(props({ Accounts: [A] }), props()));
+    await handler(deleteEvent(props({ Accounts: [A] })));
+    expect(senders).toHaveLength(3);
+    expect(new Set(senders).size).toBe(3);
+    expect(senders.every((c) => c instanceof EC2Client)).toBe(true);
   });
 });
 
@@ -1195,6 +1285,24 @@ describe('KMS grants', () => {
       expect(revokeGrantInputs()).toHaveLength(3);
     });
 
+    // Found by the reliability harness: a grant KMS made whose answer was lost (retries then 5xx)
+    // stayed behind after the failed Create, which only revoked the grants whose ids it had.
+    test('a grant KMS made but whose answer was lost (retries then 5xx) is found by its name and revoked; outside grants stay', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      const kms = givenKeys();
+      const outside = seedGrant(kms, KEY_1, root(B), 'someone-else');
+      kmsMock.on(CreateGrantCommand, { GranteePrincipal: root(B) }).callsFake((input: CreateGrantCommandInput) => {
+        const made = { KeyId: KEY_1, GrantId: grantIdOf(++kms.created), Name: input.Name, GranteePrincipal: input.GranteePrincipal };
+        (kms.grants[KEY_1] ??= []).push({ ...made, Operations: [...(input.Operations ?? [])] });
+        throw new KMSServiceException({ name: 'KMSInternalException', message: 'internal', $fault: 'server', $metadata: { httpStatusCode: 500, attempts: 8 } });
+      });
+      const err = await failure(createEvent(props({ Accounts: [A, B] })));
+      expect(err.message).toMatch(new RegExp(`^AWS kept failing the calls for KMS key ${KEY_1} of AMI ${IMAGE} for ${B} \\(KMSInternalException: internal\\) after all retries`));
+      expect(err.message).toMatch(/ Nothing was left changed: what was applied before the failure was undone\.$/);
+      expect((kms.grants[KEY_1] ?? []).map((g) => g.GrantId)).toEqual([outside]);
+      expect(ec2Mock).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
+    });
+
     test('a grantee KMS refuses that is an account root: the sentence says to check the account', async () => {
       givenEncryptedImage({ 'snap-1': KEY_1 });
       const kms = givenKeys();
@@ -1247,6 +1355,32 @@ describe('KMS grants', () => {
       expect(err.message).toBe(`KMS key ${keyArn('ffffffff-ffff-4fff-8fff-ffffffffffff')} (snapshot snap-1) of AMI ${IMAGE} does not exist (NotFoundException):`
         + ' nobody can launch the AMI; re-encrypt it with an existing customer managed key (ec2 copy-image --encrypted --kms-key-id <key>) and share the copy.');
       expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+    });
+    // Found by the reliability harness: the KMS client's JSON parser choked on a load balancer's
+    // HTML page and its complaint (raw body, line breaks, SDK hint) reached CloudFormation.
+    test('retries ran out on a load balancer\'s HTML page while reading a key: one line, no raw body, deploy again later', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      givenKeys();
+      const parserError = Object.assign(
+        new SyntaxError('Unexpected token \'<\', "<html>\r\n<h"... is not valid JSON\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.'),
+        { $metadata: { httpStatusCode: 502, attempts: 8 } },
+      );
+      kmsMock.on(DescribeKeyCommand).rejects(parserError);
+      const err = await failure(createEvent(props({ Accounts: [A] })));
+      expect(err).toBeInstanceOf(ShareError);
+      expect(err.message).toBe(`AWS kept failing the reads of KMS key ${KEY_1} (snapshot snap-1) of AMI ${IMAGE} (HTTP 502: AWS answered HTTP 502 with a page that is not an AWS error)`
+        + ' after all retries: deploy again later; the change resumes where it stopped.');
+      expect(mutatingCalls()).toEqual([]);
+      expect(kmsMutatingCalls()).toEqual([]);
+    });
+
+    test('throttling that outlasts the retries while listing grants says deploy again later', async () => {
+      givenEncryptedImage({ 'snap-1': KEY_1 });
+      givenKeys();
+      kmsMock.on(ListGrantsCommand).rejects(kmsError('ThrottlingException', 'Rate exceeded'));
+      const err = await failure(createEvent(props({ Accounts: [A] })));
+      expect(err.message).toBe(`AWS kept throttling the reads of KMS key ${KEY_1} (snapshot snap-1) of AMI ${IMAGE} (ThrottlingException) after all retries: deploy again later; the change resumes where it stopped.`);
       expect(kmsMutatingCalls()).toEqual([]);
     });
   });

@@ -356,6 +356,119 @@ describe('throttling', () => {
   });
 });
 
+// Found by the reliability harness (test/reliability): a load balancer's HTML page in place of an
+// AWS answer reached CloudFormation as the SDK's JSON parser complaint (raw body, SDK hint).
+describe('when the retries run out on 5xx or broken connections', () => {
+  const lbPage = (): Error => Object.assign(
+    new SyntaxError('Unexpected token \'<\', "<html>\r\n<h"... is not valid JSON\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.'),
+    { $metadata: { httpStatusCode: 503, attempts: 8 } },
+  );
+
+  test('a load balancer\'s HTML page while sharing: one line, no raw body, deploy again later; the Create undoes itself', async () => {
+    const fake = givenImage();
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B }).rejects(lbPage());
+    const err = await failure(createEvent(props({ Accounts: [A, B] })));
+    expect(err).toBeInstanceOf(ShareError);
+    expect(err.message).toBe(`AWS kept failing the calls to share WorkSpaces image ${IMAGE} with account ${B} (HTTP 503: AWS answered HTTP 503 with a page that is not an AWS error)`
+      + ' after all retries: deploy again later; the change resumes where it stopped. Nothing was left changed: what was applied before the failure was undone.');
+    expect(sharedWith(fake)).toEqual([]);
+  });
+
+  // Found by the reliability harness: a share AWS applied whose answer was lost (the retries then
+  // throttled until they ran out) stayed behind after the failed Create, which only undid the
+  // shares it knew had gone through.
+  test('a share AWS applied but whose answer was lost (retries then throttled) is read back and undone too', async () => {
+    const fake = givenImage([FOREIGN]);
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B, AllowCopyImage: true }).callsFake(() => {
+      fake.images[IMAGE].shared.push(B);
+      throw new WorkSpacesServiceException({ name: 'ThrottlingException', message: 'Rate exceeded', $fault: 'client', $metadata: { httpStatusCode: 400, attempts: 8 } });
+    });
+    const err = await failure(createEvent(props({ Accounts: [A, B] })));
+    expect(err.message).toMatch(new RegExp(`^AWS kept throttling the calls to share WorkSpaces image ${IMAGE} with account ${B} \\(ThrottlingException\\)`));
+    expect(err.message).toMatch(/ Nothing was left changed: what was applied before the failure was undone\.$/);
+    expect(sharedWith(fake)).toEqual([FOREIGN]);
+  });
+
+  test('connection resets while reading the image: deploy again later, no change', async () => {
+    givenImage();
+    wsMock.on(DescribeWorkspaceImagesCommand).rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: { attempts: 8 } }));
+    const err = await failure(createEvent(props()));
+    expect(err.message).toBe(`AWS kept failing the calls to read WorkSpaces image ${IMAGE} (ECONNRESET: socket hang up) after all retries: deploy again later; the change resumes where it stopped.`);
+    expect(updateInputs()).toEqual([]);
+  });
+
+  test('a 5xx on DeleteWorkspaceImage: its shares are already revoked, delete again later', async () => {
+    givenImage([A]);
+    wsMock.on(DeleteWorkspaceImageCommand).rejects(
+      new WorkSpacesServiceException({ name: 'InternalFailure', message: 'internal\nerror', $fault: 'server', $metadata: { httpStatusCode: 500 } }),
+    );
+    const err = await failure(deleteEvent(props({ Accounts: [A], ...DELETE_IMAGE })));
+    expect(err.message).toBe(`AWS kept failing the call to delete WorkSpaces image ${IMAGE} (InternalFailure: internal error) after all retries; its shares are already revoked: delete again later.`);
+  });
+});
+
+// Found by the reliability harness: the SDK client lived as long as the warm Lambda, and with it
+// the SDK's retry quota; after a throttling storm later events got no retries at all.
+describe('SDK client per invocation', () => {
+  test('each invocation gets a new client, so an earlier event\'s used-up retry quota never reaches it', async () => {
+    givenImage();
+    const senders: unknown[] = [];
+    wsMock.on(DescribeWorkspaceImagesCommand).callsFake((_input: unknown, getClient: () => unknown) => {
+      senders.push(getClient());
+      return { Images: [image(IMAGE)] };
+    });
+    const answer = await onEvent(createEvent(props()));
+    await handler(isCompleteInput(createEvent(props()), answer));
+    await onEvent(updateEvent(props({ Accounts: [A] }), props()));
+    await onEvent(deleteEvent(props({ Accounts: [A] })));
+    expect(senders).toHaveLength(3);
+    expect(new Set(senders).size).toBe(3);
+  });
+
+  test('a later event still retries throttled calls after an earlier event used up its client\'s retry quota', async () => {
+    const server = await throttlingWorkSpaces({ throttle: {} });
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: server.url, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1',
+    });
+    try {
+      // A fresh copy of the handler and the SDK, outside aws-sdk-client-mock, so the real retry middleware runs.
+      let fresh: typeof import('../../lambda/shared-workspace-image.lambda') | undefined;
+      let sdk: typeof import('@aws-sdk/client-workspaces') | undefined;
+      jest.isolateModules(() => {
+        fresh = jest.requireActual<typeof import('../../lambda/shared-workspace-image.lambda')>('../../lambda/shared-workspace-image.lambda');
+        sdk = jest.requireActual<typeof import('@aws-sdk/client-workspaces')>('@aws-sdk/client-workspaces');
+      });
+      // The first event's client, caught as it sends; then its retry quota used up, as a throttling storm would leave it.
+      const proto = sdk!.WorkSpacesClient.prototype as unknown as { send: (...args: unknown[]) => Promise<unknown> };
+      const send = proto.send;
+      const clients = new Set<unknown>();
+      proto.send = function (this: unknown, ...args: unknown[]) {
+        clients.add(this);
+        return send.apply(this, args);
+      };
+      try {
+        await fresh!.handler(createEvent(props({ Accounts: [A] })));
+        for (const client of clients) {
+          const strategy = await (client as { config: { retryStrategy: () => Promise<{ capacity: number }> } }).config.retryStrategy();
+          expect(strategy.capacity).toBeGreaterThan(0);
+          strategy.capacity = 0;
+        }
+        server.throttleNext(B, 2);
+        const response = await fresh!.handler(updateEvent(props({ Accounts: [A, B] }), props({ Accounts: [A] })));
+        expect(response).toMatchObject({ PhysicalResourceId: physicalId(IMAGE) });
+        expect(server.updates.filter((u) => u === `+${B}`)).toHaveLength(3); // two throttled, then accepted
+        expect(server.shared.sort()).toEqual([A, B]);
+      } finally {
+        proto.send = send;
+      }
+    } finally {
+      process.env = saved;
+      await server.close();
+    }
+  });
+});
+
 describe('image checks before any change', () => {
   test('owned by another account (an image shared with us): says it cannot be re-shared, changes nothing', async () => {
     givenImage([], { OwnerAccountId: FOREIGN });
@@ -1017,6 +1130,8 @@ interface ThrottlingWorkSpaces {
   /** `+account` / `-account` for every UpdateWorkspaceImagePermission request received, throttled or not. */
   readonly updates: string[];
   readonly shared: string[];
+  /** Throttles the next `times` shares with `account`. */
+  throttleNext(account: string, times: number): void;
   close(): Promise<void>;
 }
 
@@ -1055,6 +1170,9 @@ async function throttlingWorkSpaces(options: { throttle: Record<string, number> 
     url: `http://127.0.0.1:${port}`,
     updates: updatesSeen,
     shared,
+    throttleNext: (account: string, times: number) => {
+      remaining[account] = times;
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

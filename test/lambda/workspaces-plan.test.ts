@@ -89,6 +89,15 @@ describe('parseWorkspaceImageProperties', () => {
     expect(err.message).toMatch(/^SharedWorkspaceImage for "[^"]*" was not changed because its properties are invalid: .*Fix the SharedWorkspaceImage construct's props and deploy again\.$/);
   });
 
+  // Found by the reliability harness (test/reliability/bad-input.ts): thousands of bad entries
+  // filled the 1,500-character message and cut off what to do.
+  test('thousands of bad accounts: five named, the rest counted, and the sentence keeps its ending', () => {
+    const err = thrown(() => parseWorkspaceImageProperties({ ...good, Accounts: Array.from({ length: 3000 }, (_, i) => `a${i}`) }, 'strict'));
+    expect(err.message.length).toBeLessThan(1000);
+    expect(err.message).toContain('Accounts: "a4" is not a valid account id (12 digits, e.g. 111122223333); and 2995 more problems. ');
+    expect(err.message).toMatch(/Fix the SharedWorkspaceImage construct's props and deploy again\.$/);
+  });
+
   test('lenient mode keeps the well-formed accounts and never throws', () => {
     expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [A, 'junk', 42], Extra: 1, RemovalPolicy: 'nope' }, 'lenient'))
       .toEqual({ imageId: IMAGE, accounts: [A], removal: 'revoke', ...NO_GUARD });
