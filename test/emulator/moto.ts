@@ -7,7 +7,6 @@
  * Only `useMoto` registers jest hooks, and only when called.
  */
 import { ChildProcess, spawn } from 'child_process';
-import { randomUUID } from 'crypto';
 import { existsSync } from 'fs';
 import * as path from 'path';
 import {
@@ -18,10 +17,7 @@ import {
 import {
   CreateKeyCommand, GrantListEntry, KMSClient, ListGrantsCommand,
 } from '@aws-sdk/client-kms';
-import type {
-  CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
-  CloudFormationCustomResourceUpdateEvent,
-} from 'aws-lambda';
+import { eventBuilders } from './events';
 import {
   REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
 } from '../../src/private/contract';
@@ -550,41 +546,6 @@ function wire(props: PropsInput): SharedAmiEventProperties {
   return { ServiceToken: SERVICE_TOKEN, ...p };
 }
 
-function common(props: PropsInput, logicalId: string) {
-  return {
-    ServiceToken: SERVICE_TOKEN,
-    ResponseURL: 'https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/unused',
-    StackId: STACK_ID,
-    RequestId: randomUUID(),
-    LogicalResourceId: logicalId,
-    ResourceType: SHARED_AMI_RESOURCE_TYPE,
-    ResourceProperties: wire(props),
-  };
-}
-
-export function createEvent(props: PropsInput, logicalId = 'Share'): CloudFormationCustomResourceCreateEvent<SharedAmiEventProperties> {
-  return { ...common(props, logicalId), RequestType: 'Create' };
-}
-
-/** An Update from `oldProps` to `props` of the resource whose current physical id is `physicalId`. */
-export function updateEvent(physicalId: string, props: PropsInput, oldProps: PropsInput, logicalId = 'Share'): CloudFormationCustomResourceUpdateEvent<SharedAmiEventProperties> {
-  return { ...common(props, logicalId), RequestType: 'Update', PhysicalResourceId: physicalId, OldResourceProperties: wire(oldProps) };
-}
-
-/** The rollback CloudFormation sends after `update` failed or a later resource failed: old and new swapped. */
-export function rollbackOf(
-  update: CloudFormationCustomResourceUpdateEvent<SharedAmiEventProperties>,
-  physicalId = update.PhysicalResourceId,
-): CloudFormationCustomResourceUpdateEvent<SharedAmiEventProperties> {
-  return {
-    ...update,
-    RequestId: randomUUID(),
-    PhysicalResourceId: physicalId,
-    ResourceProperties: update.OldResourceProperties,
-    OldResourceProperties: update.ResourceProperties,
-  };
-}
-
-export function deleteEvent(physicalId: string, props: PropsInput, logicalId = 'Share'): CloudFormationCustomResourceDeleteEvent<SharedAmiEventProperties> {
-  return { ...common(props, logicalId), RequestType: 'Delete', PhysicalResourceId: physicalId };
-}
+export const { createEvent, updateEvent, deleteEvent, rollbackOf } = eventBuilders<PropsInput, SharedAmiEventProperties>(
+  SHARED_AMI_RESOURCE_TYPE, STACK_ID, SERVICE_TOKEN, wire,
+);

@@ -7,16 +7,13 @@
  * Builds on ./moto (the moto process, its environment, the account and region). Only
  * `useWorkspacesMoto` registers jest hooks.
  */
-import { randomUUID } from 'crypto';
 import { CreateSubnetCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   CreateWorkspaceImageCommand, CreateWorkspacesCommand, DescribeWorkspaceImagePermissionsCommand, RegisterWorkspaceDirectoryCommand,
   UpdateWorkspaceImagePermissionCommand, WorkSpacesClient,
 } from '@aws-sdk/client-workspaces';
-import type {
-  CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent, CloudFormationCustomResourceEvent,
-  CloudFormationCustomResourceUpdateEvent,
-} from 'aws-lambda';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { eventBuilders } from './events';
 import { ec2Client, Moto, MOTO_ACCOUNT, MOTO_REGION, motoEnvironment, startMoto } from './moto';
 import {
   REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties,
@@ -270,43 +267,9 @@ function wire(input: WorkspaceShareInput): Wire {
   return { ServiceToken: SERVICE_TOKEN, ...workspaceImageProperties(input) };
 }
 
-function common(input: WorkspaceShareInput, logicalId: string) {
-  return {
-    ServiceToken: SERVICE_TOKEN,
-    ResponseURL: 'https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/unused',
-    StackId: STACK_ID,
-    RequestId: randomUUID(),
-    LogicalResourceId: logicalId,
-    ResourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE,
-    ResourceProperties: wire(input),
-  };
-}
-
-export function createEvent(input: WorkspaceShareInput, logicalId = 'Share'): CloudFormationCustomResourceCreateEvent<Wire> {
-  return { ...common(input, logicalId), RequestType: 'Create' };
-}
-
-/** An Update from `old` to `input` of the resource whose current physical id is `physicalId`. */
-export function updateEvent(physicalId: string, input: WorkspaceShareInput, old: WorkspaceShareInput, logicalId = 'Share'): CloudFormationCustomResourceUpdateEvent<Wire> {
-  return { ...common(input, logicalId), RequestType: 'Update', PhysicalResourceId: physicalId, OldResourceProperties: wire(old) };
-}
-
-/** The rollback CloudFormation sends after `update` failed or a later resource failed: old and new swapped. */
-export function rollbackOf(
-  update: CloudFormationCustomResourceUpdateEvent<Wire>, physicalId = update.PhysicalResourceId,
-): CloudFormationCustomResourceUpdateEvent<Wire> {
-  return {
-    ...update,
-    RequestId: randomUUID(),
-    PhysicalResourceId: physicalId,
-    ResourceProperties: update.OldResourceProperties,
-    OldResourceProperties: update.ResourceProperties,
-  };
-}
-
-export function deleteEvent(physicalId: string, input: WorkspaceShareInput, logicalId = 'Share'): CloudFormationCustomResourceDeleteEvent<Wire> {
-  return { ...common(input, logicalId), RequestType: 'Delete', PhysicalResourceId: physicalId };
-}
+export const { createEvent, updateEvent, deleteEvent, rollbackOf } = eventBuilders<WorkspaceShareInput, Wire>(
+  SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, STACK_ID, SERVICE_TOKEN, wire,
+);
 
 /**
  * The isComplete input exactly as the CDK Provider framework builds it (its createResponseEvent):

@@ -3,6 +3,7 @@
  * helpers it is built on (lambda/common/sets.ts, lambda/common/event.ts). No AWS, no mocks.
  */
 import { EC2ServiceException, Image } from '@aws-sdk/client-ec2';
+import { amiSpec } from './ami-spec';
 import {
   AmiShareSpec, AMI_ID, declaredLaunchPermissions, declaredSnapshotAccounts, describeDelta, explainFailure,
   explainPartialFailure, imageProblem, involvesSnapshots, isGone, LAUNCH_PERMISSION_BATCH, launchPermissionFromKey,
@@ -46,24 +47,7 @@ function props(overrides: Record<string, unknown> = {}): Record<string, unknown>
   };
 }
 
-function spec(overrides: Partial<AmiShareSpec> = {}): AmiShareSpec {
-  return {
-    imageId: IMAGE,
-    accounts: [],
-    organizationArns: [],
-    organizationalUnitArns: [],
-    shareSnapshots: false,
-    removal: 'revoke',
-    kmsGrants: true,
-    autoScalingRoleGrants: false,
-    declaredKeyArns: [],
-    guardImage: false,
-    deleteImage: false,
-    deleteSnapshots: false,
-    forceUnshare: false,
-    ...overrides,
-  };
-}
+const spec = (overrides: Partial<AmiShareSpec> = {}): AmiShareSpec => amiSpec({ imageId: IMAGE, ...overrides });
 
 /** The error a strict parse throws (fails the test if it does not throw). */
 function strictError(raw: Record<string, unknown>): ShareError {

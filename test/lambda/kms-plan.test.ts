@@ -4,6 +4,7 @@
  * this resource's, and which grants to create and revoke. No AWS, no mocks.
  */
 import type { GrantListEntry } from '@aws-sdk/client-kms';
+import { amiSpec } from './ami-spec';
 import {
   grantName, granteeAccount, granteesFor, KeyInfo, keyProblem, mergeByArn, OwnGrant, ownGrants, planGrants, snapshotsByKey,
 } from '../../lambda/ami/kms-plan';
@@ -28,24 +29,7 @@ const root = (account: string, partition = 'aws'): string => `arn:${partition}:i
 const asg = (account: string, partition = 'aws'): string =>
   `arn:${partition}:iam::${account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
 
-function spec(overrides: Partial<AmiShareSpec> = {}): AmiShareSpec {
-  return {
-    imageId: IMAGE,
-    accounts: [],
-    organizationArns: [],
-    organizationalUnitArns: [],
-    shareSnapshots: false,
-    removal: 'revoke',
-    kmsGrants: true,
-    autoScalingRoleGrants: false,
-    declaredKeyArns: [],
-    guardImage: false,
-    deleteImage: false,
-    deleteSnapshots: false,
-    forceUnshare: false,
-    ...overrides,
-  };
-}
+const spec = (overrides: Partial<AmiShareSpec> = {}): AmiShareSpec => amiSpec({ imageId: IMAGE, ...overrides });
 
 const customer = (arn: string, ...snapshots: string[]): KeyInfo => ({ arn, manager: 'CUSTOMER', snapshots });
 const awsManaged = (arn: string, ...snapshots: string[]): KeyInfo => ({ arn, manager: 'AWS', snapshots });
