@@ -142,6 +142,8 @@ export interface SharedAmiProps {
  * this construct are never touched.
  *
  * @example
+ * import { SharedAmi } from 'cdk-shared-images';
+ *
  * new SharedAmi(this, 'GoldenAmi', {
  *   imageId: 'ami-0123456789abcdef0',
  *   accounts: ['111122223333', '444455556666'],

@@ -92,6 +92,8 @@ const WAITER = { queryInterval: Duration.seconds(30), totalTimeout: Duration.min
  * can build bundles from it; their copies stay theirs after an unshare.
  *
  * @example
+ * import { SharedWorkspaceImage } from 'cdk-shared-images';
+ *
  * new SharedWorkspaceImage(this, 'DesktopImage', {
  *   imageId: 'wsi-0123abcde',
  *   accounts: ['111122223333', '444455556666'],
