@@ -1,4 +1,4 @@
-import { awscdk, javascript } from 'projen';
+import { awscdk, javascript, release } from 'projen';
 
 // aws-cdk-lib is the minimum consumers need (cdk-nag 3.x, used in our tests, needs >= 2.257).
 // integ-tests-alpha: the registry's newest release; its peer range (^2.245.0) covers 2.257.
@@ -31,6 +31,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // changelog from conventional commits), without workflows.
   github: false,
   release: true,
+  // `npx projen release` bumps the version from the conventional commits since the last tag and
+  // writes dist/changelog.md; `npx projen publish:git` then prepends it to CHANGELOG.md and tags
+  // the release (pushing is left to the maintainer: no remote is assumed).
+  releaseTrigger: release.ReleaseTrigger.manual({ changelogPath: 'CHANGELOG.md', gitPushCommand: '' }),
 
   // jsii targets: built by `npx projen package-all` (jsii-pacmak), which CI runs.
   publishToPypi: { distName: 'cdk-shared-images', module: 'cdk_shared_images' },
@@ -195,8 +199,12 @@ const rosetta = project.addTask('rosetta:extract', {
   description: 'Compile every README and API-doc example in strict mode and translate it (.jsii.tabl.json)',
   steps: [{ exec: 'jsii-rosetta extract --strict' }],
 });
-project.tasks.tryFind('docgen')!.reset('node scripts/docgen.js');
-project.postCompileTask.prependSpawn(rosetta);
+// docgen (run by post-compile, i.e. by `projen build`) compiles the examples strictly first:
+// jsii-docgen alone translates an example that does not compile without complaint.
+const docgen = project.tasks.tryFind('docgen')!;
+docgen.reset();
+docgen.spawn(rosetta);
+docgen.exec('node scripts/docgen.js');
 const docsCheck = project.addTask('docs:check', {
   description: 'Fail when an example does not compile or API.md differs from what the code generates',
   steps: [{ spawn: rosetta.name }, { exec: 'node scripts/docgen.js --check' }],
