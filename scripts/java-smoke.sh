@@ -29,6 +29,14 @@ fi
 mvn -B -q --no-transfer-progress \
   org.apache.maven.plugins:maven-dependency-plugin:3.6.1:purge-local-repository \
   -DmanualInclude=io.github.cdk-shared-images:cdk-shared-images -DreResolve=false
+rm -rf test/java-smoke/target/surefire-reports
+status=0
 mvn -B --no-transfer-progress -f test/java-smoke/pom.xml \
   -Dcdk.version="$cdk_version" -Dshared-images.version="$version" \
-  test
+  test || status=$?
+# Surefire's reports join the others in test-reports/ (the test command's closing line sums them).
+mkdir -p test-reports
+for report in test/java-smoke/target/surefire-reports/TEST-*.xml; do
+  [ -f "$report" ] && cp "$report" "test-reports/java-smoke-$(basename "$report")"
+done
+exit $status

@@ -11,4 +11,4 @@ trap 'rm -rf "$work"' EXIT
 venv=$work/venv
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check "$wheel" "aws-cdk-lib==$cdk_version" pytest
-"$venv/bin/python" -m pytest -q test/python-smoke
+"$venv/bin/python" -m pytest -q --junitxml=test-reports/python-smoke.xml test/python-smoke

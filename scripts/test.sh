@@ -5,7 +5,8 @@
 # Python wheel synthesized from Python (pytest) and README's Python examples run, the Maven package
 # synthesized from Java (JUnit), cfn-lint over every synthesized template.
 # SKIP_PACKAGING=1 skips the packaging checks for a quicker local run.
-# Prints one closing line "tests: N passed, N failed, N skipped" for the jest part.
+# Prints one closing line "tests: N passed, N failed, N skipped" over every JUnit report in
+# test-reports/ (jest, the Python smoke test, the Java smoke test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
@@ -14,10 +15,10 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 # npm ci cannot be used: the lockfile made on this registry lacks some non-Linux optional packages.
 npm install --no-audit --no-fund --loglevel=error
 summary() {
-  node scripts/junit-summary.js test-reports/junit.xml || true
+  node scripts/junit-summary.js test-reports/*.xml || true
 }
 trap summary EXIT
-rm -f test-reports/junit.xml
+rm -f test-reports/*.xml
 npx projen test
 if [ "${SKIP_PACKAGING:-}" != "1" ]; then
   npx projen ci:package
