@@ -209,6 +209,8 @@ export class SharedAmi extends Construct {
     const stack = Stack.of(this);
     const provider = ShareProvider.of(this, {
       id: 'cdk-shared-images.SharedAmiProvider',
+      shareType: 'SharedAmi',
+      smallerPolicyHint: 'set grantKeyUsage: false on the shares of unencrypted AMIs',
       handler: (s, i, p) => new SharedAmiFunction(s, i, p),
       timeout: Duration.minutes(5),
       commonStatements: [new iam.PolicyStatement({ actions: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'], resources: ['*'] })],

@@ -129,6 +129,7 @@ export class SharedWorkspaceImage extends Construct {
     const stack = Stack.of(this);
     const provider = ShareProvider.of(this, {
       id: 'cdk-shared-images.SharedWorkspaceImageProvider',
+      shareType: 'SharedWorkspaceImage',
       handler: (s, i, p) => new SharedWorkspaceImageFunction(s, i, p),
       timeout: Duration.minutes(5),
       commonStatements: [new iam.PolicyStatement({ actions: ['workspaces:DescribeWorkspaceImages'], resources: ['*'] })],

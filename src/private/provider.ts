@@ -1,11 +1,12 @@
 import * as crypto from 'crypto';
-import { CfnElement, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, CfnElement, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { acknowledgeNag, nagGetAttArn, wildcardResource } from './nag';
+import { IAM_ROLE_INLINE_POLICY_LIMIT, policyChars } from './policy-size';
 
 /** How to build the handler function of one construct type. */
 export interface ShareProviderOptions {
@@ -18,6 +19,10 @@ export interface ShareProviderOptions {
   /** Why the common statements need `*`, for the cdk-nag acknowledgement a reviewer reads. */
   readonly commonStatementsReason: string;
   readonly timeout: Duration;
+  /** The construct type the provider serves, for messages (`SharedAmi`). */
+  readonly shareType: string;
+  /** What shrinks a share's policy, for the message when the role's policies outgrow IAM's cap. */
+  readonly smallerPolicyHint?: string;
   /**
    * Let the handler finish asynchronously: the same function also serves the Provider framework's
    * isComplete, which the framework's waiter (a Step Functions state machine) calls every
@@ -51,9 +56,11 @@ export class ShareProvider extends Construct {
   public readonly handler: lambda.Function;
   public readonly role: iam.Role;
   public readonly provider: cr.Provider;
+  private readonly sharePolicies: iam.Policy[] = [];
 
   private constructor(scope: Stack, options: ShareProviderOptions) {
     super(scope, options.id);
+    this.node.addValidation({ validate: () => this.checkRolePolicySize(options) });
     const logGroup = new logs.LogGroup(this, 'HandlerLogs', { retention: logs.RetentionDays.THREE_MONTHS });
     this.role = new iam.Role(this, 'HandlerRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -116,6 +123,37 @@ export class ShareProvider extends Construct {
     const hash = crypto.createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 8);
     const policy = new iam.Policy(share, `Permissions${hash}`, { statements, roles: [this.role] });
     dependent.node.addDependency(policy);
+    this.sharePolicies.push(policy);
     return policy;
+  }
+
+  /**
+   * IAM refuses a role whose inline policies add up to more than 10,240 characters, and every
+   * share adds its policy to this one role: say so at synth time, not halfway through a deployment.
+   * The size is an estimate (`policyChars`), so an error needs a clear margin; close to the cap, a
+   * warning.
+   */
+  private checkRolePolicySize(options: ShareProviderOptions): string[] {
+    const stack = Stack.of(this);
+    const literal = (v: string): string | undefined => (Token.isUnresolved(v) ? undefined : v);
+    const pseudo = {
+      region: literal(stack.region), account: literal(stack.account), partition: literal(stack.partition), stackName: stack.stackName,
+    };
+    const policies = [this.role.node.tryFindChild('DefaultPolicy'), ...this.sharePolicies]
+      .filter((p): p is iam.Policy => p instanceof iam.Policy);
+    const chars = policies.reduce((sum, p) => sum + policyChars(stack.resolve(p.document), pseudo), 0);
+    const shares = this.sharePolicies.length;
+    const what = `${shares} ${options.shareType} in stack ${stack.stackName} need about ${chars.toLocaleString('en-US')} characters ` +
+      'of inline IAM policy on their shared handler role';
+    const fix = `split the shares across stacks${options.smallerPolicyHint ? `, or ${options.smallerPolicyHint}` : ''}`;
+    const limit = IAM_ROLE_INLINE_POLICY_LIMIT.toLocaleString('en-US');
+    if (chars > IAM_ROLE_INLINE_POLICY_LIMIT * 1.05) {
+      return [`${what}, over IAM's limit of ${limit} per role (the deployment would fail): ${fix}.`];
+    }
+    if (chars > IAM_ROLE_INLINE_POLICY_LIMIT * 0.9) {
+      Annotations.of(this).addWarningV2('cdk-shared-images:role-policy-size',
+        `${what}, close to IAM's limit of ${limit} per role (the figure is an estimate): if the deployment fails on the policy size, ${fix}.`);
+    }
+    return [];
   }
 }
