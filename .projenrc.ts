@@ -181,12 +181,10 @@ project.testTask.exec('jest --passWithNoTests --coverageProvider=v8 --ci');
 project.testTask.spawn(project.tasks.tryFind('eslint')!);
 project.testTask.spawn(integ);
 
-// Go: the Go module proxy here refuses a module aws-cdk-go depends on
-// (cloud-assembly-schema-go v53.28.0: 403), so the Go package is generated but not compiled;
-// gofmt parses every generated file (exit 2 on a syntax error), which needs no module.
-const packageGo = project.tasks.tryFind('package:go')!;
-packageGo.reset('jsii-pacmak -v --target go --code-only');
-packageGo.exec('bash scripts/go-syntax.sh');
+// Go: jsii-pacmak would build the module against aws-cdk-go from the Go module proxy, which
+// refuses two of aws-cdk-go's dependencies here (403). It generates the code only; the Go smoke
+// test (ci:go-smoke) compiles and runs it, with those two generated from their npm packages.
+project.tasks.tryFind('package:go')!.reset('jsii-pacmak -v --target go --code-only');
 
 // CI packaging and language checks (README "Tests"): jsii-pacmak for every target, the Python
 // wheel synthesized from Python code, cfn-lint over every synthesized template.
@@ -223,6 +221,11 @@ project.addTask('ci:java-smoke', {
   steps: [{ exec: 'bash scripts/java-smoke.sh' }],
 });
 project.gitignore.exclude('/test/java-smoke/target/');
+project.addTask('ci:go-smoke', {
+  description: 'go test against the jsii-pacmak Go module in dist/go, aws-cdk-go from the Go module proxy',
+  steps: [{ exec: 'bash scripts/go-smoke.sh' }],
+});
+project.gitignore.exclude('/test/go-smoke/.deps/');
 project.addTask('ci:cfn-lint', {
   description: 'cfn-lint (PyPI) over the example app and the integ snapshots: zero errors',
   steps: [{ exec: 'bash scripts/cfn-lint.sh' }],

@@ -3,10 +3,11 @@
 # then runs `projen test` (bundle, type-check, jest: construct + handler + emulator tests, eslint,
 # integ snapshot verification), then the packaging checks: jsii-pacmak for every language, the
 # Python wheel synthesized from Python (pytest) and README's Python examples run, the Maven package
-# synthesized from Java (JUnit), cfn-lint over every synthesized template.
+# synthesized from Java (JUnit), the Go module compiled and synthesized from Go (go test), cfn-lint
+# over every synthesized template.
 # SKIP_PACKAGING=1 skips the packaging checks for a quicker local run.
 # Prints one closing line "tests: N passed, N failed, N skipped" over every JUnit report in
-# test-reports/ (jest, the Python smoke test, the Java smoke test).
+# test-reports/ (jest, the Python, Java and Go smoke tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
@@ -24,5 +25,6 @@ if [ "${SKIP_PACKAGING:-}" != "1" ]; then
   npx projen ci:package
   npx projen ci:python-smoke
   npx projen ci:java-smoke
+  npx projen ci:go-smoke
   npx projen ci:cfn-lint
 fi
