@@ -354,7 +354,7 @@ function synthSection(s: SynthScaleResult): string {
   out.push([
     'One stack holding N shares, each a distinct literal image id with 2 accounts. Synth time is the construct tree plus',
     '`app.synth({ skipValidation: true })` into a temporary directory (without skipping, our synth-time check refuses',
-    'stacks whose handler role would pass IAM\'s inline-policy cap, from 16 default `SharedAmi` of 2 accounts), in one process after',
+    'stacks whose handler role would pass IAM\'s inline-policy cap, from 15 default `SharedAmi` of 2 accounts), in one process after',
     'one untimed warm-up per variant; median of',
     `${Object.entries(s.repetitions).map(([n, r]) => `${r} at N=${int(Number(n))}`).join(', ')}. Template bytes: the file as \`cdk synth\``,
     'writes it (1-space indentation). "Role policies": the largest aggregate of inline policies on one IAM role, in characters',

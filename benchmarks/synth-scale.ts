@@ -170,7 +170,7 @@ function synthOnce(variant: SynthVariant, n: number): { ms: number; row: Omit<Sy
     const app = new App({ outdir, context: { '@aws-cdk/core:stackResourceLimit': 0 } });
     const stack = new Stack(app, 'Bench');
     for (let i = 0; i < n; i++) variant.add(stack, i);
-    // Past 15 default SharedAmi of 2 accounts (about 45 SharedWorkspaceImage) per stack, the constructs' own
+    // From 15 default SharedAmi of 2 accounts (41 SharedWorkspaceImage) per stack, the constructs' own
     // validation refuses the stack (IAM's cap on the handler role's inline policies). Synthesis skips
     // validation for every variant alike, so that the scale figures exist at every N; the report's
     // "role policies" column shows where the cap lies.

@@ -210,7 +210,7 @@ export class SharedAmi extends Construct {
     const provider = ShareProvider.of(this, {
       id: 'cdk-shared-images.SharedAmiProvider',
       shareType: 'SharedAmi',
-      smallerPolicyHint: 'set grantKeyUsage: false on the shares of unencrypted AMIs',
+      smallerPolicyHint: 'set grantKeyUsage: false for unencrypted AMIs',
       handler: (s, i, p) => new SharedAmiFunction(s, i, p),
       timeout: Duration.minutes(5),
       commonStatements: [new iam.PolicyStatement({ actions: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'], resources: ['*'] })],

@@ -37,6 +37,8 @@ export function approximateIntrinsics(value: unknown, pseudo: PseudoValues = {})
     'AWS::StackId': `arn:aws:cloudformation:${region}:${account}:stack/${pseudo.stackName ?? 'Stack'}/00000000-0000-0000-0000-000000000000`,
   };
   const arnOf = (logicalId: string): string => `arn:aws:service:${region}:${account}:resource/${logicalId}`;
+  // An intrinsic the estimate does not know (Fn::ImportValue, Fn::Select, ...) counts as an ARN.
+  const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'object' && v !== null ? arnOf('Value') : String(v));
   const walk = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(walk);
     if (v && typeof v === 'object') {
@@ -47,10 +49,11 @@ export function approximateIntrinsics(value: unknown, pseudo: PseudoValues = {})
         if (fn === 'Fn::GetAtt') return arnOf(Array.isArray(arg) ? String(arg[0]) : String(arg).split('.')[0]);
         if (fn === 'Fn::Join') {
           const [sep, parts] = arg as [string, unknown[]];
-          return (walk(parts) as unknown[]).map(String).join(sep);
+          return (walk(parts) as unknown[]).map(text).join(sep);
         }
         if (fn === 'Fn::Sub') {
-          return String(Array.isArray(arg) ? arg[0] : arg).replace(/\$\{([^}]+)\}/g, (_m, name: string) => values[name] ?? name);
+          const [template, vars] = Array.isArray(arg) ? arg as [string, Record<string, unknown>] : [String(arg), {}];
+          return template.replace(/\$\{([^}]+)\}/g, (_m, name: string) => (name in vars ? text(walk(vars[name])) : values[name] ?? name));
         }
       }
       return Object.fromEntries(entries.map(([k, x]) => [k, walk(x)]));

@@ -13,7 +13,18 @@ import (
 	"github.com/cdk-shared-images/cdk-shared-images-go/cdksharedimages"
 )
 
-func synth() assertions.Template {
+// synth builds the stack; a panic there (a construct's validation error) fails the calling test only.
+func synth(t *testing.T) (template assertions.Template) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("synthesizing the stack: %v", r)
+		}
+	}()
+	return synthStack()
+}
+
+func synthStack() assertions.Template {
 	app := awscdk.NewApp(nil)
 	stack := awscdk.NewStack(app, jsii.String("GoldenImage"), &awscdk.StackProps{
 		Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")},
@@ -60,7 +71,7 @@ func handlerFunctions(template assertions.Template, provider string) int {
 }
 
 func TestCustomResourcesAndProperties(t *testing.T) {
-	template := synth()
+	template := synth(t)
 	check(t, "resource counts", func() {
 		template.ResourceCountIs(jsii.String("Custom::SharedAmi"), jsii.Number(2))
 		template.ResourceCountIs(jsii.String("Custom::SharedWorkspaceImage"), jsii.Number(1))
@@ -89,7 +100,7 @@ func TestCustomResourcesAndProperties(t *testing.T) {
 }
 
 func TestOneHandlerPerConstructType(t *testing.T) {
-	template := synth()
+	template := synth(t)
 	for _, provider := range []string{"SharedAmiProvider handler", "SharedWorkspaceImageProvider handler"} {
 		if n := handlerFunctions(template, provider); n != 1 {
 			t.Errorf("%s: %d functions, want 1", provider, n)
