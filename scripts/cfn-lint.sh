@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/emulator-setup.sh
 .venv/bin/python -m pip install --quiet --disable-pip-version-check 'cfn-lint==1.58.0'
 out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
 npx ts-node --transpile-only --project example/tsconfig.json -e "require('./example/golden-image-app').goldenImageApp({
   goldenAmiId: 'ami-0123456789abcdef0', baseAmiId: 'ami-0fedcba9876543210', desktopImageId: 'wsi-0123abcde', version: 1, outdir: '$out',
 }).synth()"
