@@ -200,13 +200,16 @@ export interface MotoFixture {
 }
 
 /**
- * Jest only: starts moto before the suite, points the SDK at it through the environment, resets it
- * before each test and stops it after the suite. Call at the top of a describe block or file.
+ * Jest only: starts moto before the suite and points the SDK at it through the environment, builds
+ * the suite's clients and fixtures with `setup`, optionally resets moto before each test, and
+ * after the suite closes them (`teardown`), stops moto and restores the environment. The returned
+ * object's members (`moto` and those of `setup`'s result) can be read from beforeAll on.
  */
-export function useMoto(): MotoFixture {
+export function useMotoSuite<T extends object>(
+  name: string, setup: (moto: Moto) => Promise<T>, teardown: (value: T) => void, options: { resetBeforeEach: boolean },
+): T & { readonly moto: Moto } {
   let moto: Moto | undefined;
-  let ec2: EC2Client | undefined;
-  let kms: KMSClient | undefined;
+  let value: T | undefined;
   const saved: Record<string, string | undefined> = {};
 
   beforeAll(async () => {
@@ -215,15 +218,15 @@ export function useMoto(): MotoFixture {
       saved[k] = process.env[k];
       process.env[k] = v;
     }
-    ec2 = ec2Client(moto);
-    kms = kmsClient(moto);
+    value = await setup(moto);
   });
-  beforeEach(async () => {
-    await moto?.reset();
-  });
+  if (options.resetBeforeEach) {
+    beforeEach(async () => {
+      await moto?.reset();
+    });
+  }
   afterAll(async () => {
-    ec2?.destroy();
-    kms?.destroy();
+    if (value) teardown(value);
     await moto?.stop();
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
@@ -231,20 +234,24 @@ export function useMoto(): MotoFixture {
     }
   });
 
-  return {
-    get moto() {
-      if (!moto) throw new Error('moto is not running: use the fixture inside tests or hooks, after useMoto()\'s beforeAll');
-      return moto;
-    },
-    get ec2() {
-      if (!ec2) throw new Error('moto is not running: use the fixture inside tests or hooks, after useMoto()\'s beforeAll');
-      return ec2;
-    },
-    get kms() {
-      if (!kms) throw new Error('moto is not running: use the fixture inside tests or hooks, after useMoto()\'s beforeAll');
-      return kms;
-    },
+  const running = <V>(v: V | undefined): V => {
+    if (v === undefined) throw new Error(`moto is not running: use the fixture inside tests or hooks, after ${name}'s beforeAll`);
+    return v;
   };
+  return new Proxy({} as T & { readonly moto: Moto }, {
+    get: (_target, key) => (key === 'moto' ? running(moto) : (running(value) as Record<string | symbol, unknown>)[key]),
+  });
+}
+
+/** Jest only: moto with EC2 and KMS clients, reset before each test (see `useMotoSuite`). */
+export function useMoto(): MotoFixture {
+  return useMotoSuite('useMoto()',
+    async (moto) => ({ ec2: ec2Client(moto), kms: kmsClient(moto) }),
+    (clients) => {
+      clients.ec2.destroy();
+      clients.kms.destroy();
+    },
+    { resetBeforeEach: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,6 +553,5 @@ function wire(props: PropsInput): SharedAmiEventProperties {
   return { ServiceToken: SERVICE_TOKEN, ...p };
 }
 
-export const { createEvent, updateEvent, deleteEvent, rollbackOf } = eventBuilders<PropsInput, SharedAmiEventProperties>(
-  SHARED_AMI_RESOURCE_TYPE, STACK_ID, SERVICE_TOKEN, wire,
-);
+export const amiEvents = eventBuilders<PropsInput, SharedAmiEventProperties>(SHARED_AMI_RESOURCE_TYPE, STACK_ID, SERVICE_TOKEN, wire);
+export const { createEvent, updateEvent, deleteEvent, rollbackOf } = amiEvents;

@@ -17,6 +17,7 @@ import {
   addAmiSnapshot, AmiShareInput, awsError, createAmi, createEvent, createKey, deleteEvent, FaultHook, grantLaunch, launchPermissions,
   listAllGrants, recordAwsCalls, rollbackOf, seedKeyManager, seedSnapshotKms, STACK_ID, TestAmi, updateEvent, useMoto,
 } from './moto';
+import { handlerRunner } from './runner';
 import { handler } from '../../lambda/shared-ami.lambda';
 import { KMS_GRANT_OPERATIONS } from '../../src/private/contract';
 
@@ -35,29 +36,7 @@ const grantNameOf = (imageId: string): string => `cdk-shared-images/${STACK_NAME
 
 const fixture = useMoto();
 
-/** Runs the handler and records the EC2 and KMS calls it made. */
-async function run(event: Parameters<typeof handler>[0], fail?: FaultHook) {
-  const recorder = recordAwsCalls(fail);
-  try {
-    const response = await handler(event);
-    return { response, calls: recorder.calls, mutating: recorder.mutating() };
-  } finally {
-    recorder.restore();
-  }
-}
-
-/** Runs the handler expecting it to throw; returns the error and the calls it made. */
-async function runFailing(event: Parameters<typeof handler>[0]) {
-  const recorder = recordAwsCalls();
-  try {
-    await handler(event);
-  } catch (err) {
-    return { error: err as Error, calls: recorder.calls, mutating: recorder.mutating() };
-  } finally {
-    recorder.restore();
-  }
-  throw new Error(`the handler accepted ${event.RequestType} ${JSON.stringify(event.ResourceProperties)}, expected an error`);
-}
+const { run, runFailing } = handlerRunner(handler, recordAwsCalls);
 
 /** The grants on a key that carry `name` (this resource's), as `grantee` strings, sorted. */
 async function granteesNamed(keyArn: string, name: string): Promise<string[]> {

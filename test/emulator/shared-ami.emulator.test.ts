@@ -8,6 +8,7 @@ import {
   AmiShareInput, awsError, createAmi, createEvent, deleteEvent, deregisterAmi, FaultHook, grantLaunch, grantSnapshot,
   launchPermissions, recordEc2Calls, rollbackOf, ShareState, shareState, snapshotPermissions, TestAmi, updateEvent, useMoto,
 } from './moto';
+import { handlerRunner } from './runner';
 import { handler } from '../../lambda/shared-ami.lambda';
 
 const A = '111111111111';
@@ -26,35 +27,11 @@ const sorted = (...keys: string[]): string[] => [...keys].sort();
 
 const fixture = useMoto();
 
-/** Runs the handler and records the EC2 calls it made. */
-async function run(event: Parameters<typeof handler>[0], fail?: FaultHook) {
-  const recorder = recordEc2Calls(fail);
-  try {
-    const response = await handler(event);
-    return { response, calls: recorder.calls, mutating: recorder.mutating() };
-  } finally {
-    recorder.restore();
-  }
-}
-
-/** Runs the handler expecting it to throw; returns the error and the calls it made. */
-async function runFailing(event: Parameters<typeof handler>[0], fail?: FaultHook) {
-  const recorder = recordEc2Calls(fail);
-  try {
-    await handler(event);
-  } catch (err) {
-    return { error: err as Error, calls: recorder.calls, mutating: recorder.mutating() };
-  } finally {
-    recorder.restore();
-  }
-  throw new Error(`the handler accepted ${event.RequestType} ${JSON.stringify(event.ResourceProperties)}, expected an error`);
-}
+const runner = handlerRunner(handler, recordEc2Calls);
+const { run, runFailing } = runner;
 
 /** Creates a share and returns its physical id. */
-async function created(props: AmiShareInput): Promise<string> {
-  const { response } = await run(createEvent(props));
-  return response.PhysicalResourceId!;
-}
+const created = (props: AmiShareInput): Promise<string> => runner.created(createEvent(props));
 
 let ami: TestAmi;
 beforeEach(async () => {

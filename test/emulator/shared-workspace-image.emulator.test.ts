@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-workspaces';
 import { mockClient } from 'aws-sdk-client-mock';
 import { awsError } from './moto';
+import { handlerRunner } from './runner';
 import {
   createEvent, createWorkspaceImage, deleteEvent, isCompleteInput, recordWorkspacesCalls, rollbackOf, sharedAccounts,
   shareOutside, unshareOutside, updateEvent, useWorkspacesMoto, WorkspaceShareInput, WorkspacesHooks,
@@ -32,35 +33,13 @@ const fixture = useWorkspacesMoto();
 
 type HandlerEvent = Parameters<typeof handler>[0];
 
-/** Runs the handler and records the WorkSpaces calls it made. */
-async function run(event: HandlerEvent, hooks?: WorkspacesHooks) {
-  const recorder = recordWorkspacesCalls(hooks);
-  try {
-    const response = await handler(event);
-    return { response: response as WorkspaceImageOnEventResponse & { IsComplete?: boolean }, calls: recorder.calls, mutating: recorder.mutating() };
-  } finally {
-    recorder.restore();
-  }
-}
-
-/** Runs the handler expecting it to throw; returns the error and the calls it made. */
-async function runFailing(event: HandlerEvent, hooks?: WorkspacesHooks) {
-  const recorder = recordWorkspacesCalls(hooks);
-  try {
-    await handler(event);
-  } catch (err) {
-    return { error: err as Error, calls: recorder.calls, mutating: recorder.mutating() };
-  } finally {
-    recorder.restore();
-  }
-  throw new Error(`the handler accepted ${event.RequestType} ${JSON.stringify(event.ResourceProperties)}, expected an error`);
-}
+// The handler serves onEvent and isComplete: its answer may carry IsComplete.
+type HandlerAnswer = WorkspaceImageOnEventResponse & { IsComplete?: boolean };
+const runner = handlerRunner(handler as (event: HandlerEvent) => Promise<HandlerAnswer>, recordWorkspacesCalls);
+const { run, runFailing } = runner;
 
 /** Creates a share and returns its physical id. */
-async function created(input: WorkspaceShareInput): Promise<string> {
-  const { response } = await run(createEvent(input));
-  return response.PhysicalResourceId!;
-}
+const created = (input: WorkspaceShareInput): Promise<string> => runner.created(createEvent(input));
 
 /** `+account` / `-account` per UpdateWorkspaceImagePermission call, sorted. */
 const changes = (mutating: { name: string; input: Record<string, unknown> }[]): string[] =>

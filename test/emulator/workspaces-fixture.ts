@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-workspaces';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { eventBuilders } from './events';
-import { ec2Client, Moto, MOTO_ACCOUNT, MOTO_REGION, motoEnvironment, startMoto } from './moto';
+import { ec2Client, Moto, MOTO_ACCOUNT, MOTO_REGION, useMotoSuite } from './moto';
 import {
   REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties,
 } from '../../src/private/contract';
@@ -131,48 +131,23 @@ export interface WorkspacesMotoFixture {
 }
 
 /**
- * Jest only: starts moto before the suite, points the SDK at it through the environment, builds
- * the directory and the WorkSpace once, and stops moto after the suite. moto is not reset between
- * tests (that would drop the WorkSpace): each test works on images of its own.
+ * Jest only: moto with a WorkSpaces client, and the directory and WorkSpace built once (see
+ * `useMotoSuite`). moto is not reset between tests (that would drop the WorkSpace): each test works
+ * on images of its own.
  */
 export function useWorkspacesMoto(): WorkspacesMotoFixture {
-  let moto: Moto | undefined;
-  let workspaces: WorkSpacesClient | undefined;
-  let host: WorkspaceHost | undefined;
-  const saved: Record<string, string | undefined> = {};
-
-  beforeAll(async () => {
-    moto = await startMoto();
-    for (const [k, v] of Object.entries(motoEnvironment(moto))) {
-      saved[k] = process.env[k];
-      process.env[k] = v;
-    }
-    workspaces = workspacesClient(moto);
-    const ec2 = ec2Client(moto);
-    try {
-      host = await buildWorkspaceHost(moto, ec2, workspaces);
-    } finally {
-      ec2.destroy();
-    }
-  });
-  afterAll(async () => {
-    workspaces?.destroy();
-    await moto?.stop();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  });
-
-  const running = <T>(value: T | undefined): T => {
-    if (value === undefined) throw new Error('moto is not running: use the fixture inside tests or hooks, after useWorkspacesMoto()\'s beforeAll');
-    return value;
-  };
-  return {
-    get moto() { return running(moto); },
-    get workspaces() { return running(workspaces); },
-    get host() { return running(host); },
-  };
+  return useMotoSuite('useWorkspacesMoto()',
+    async (moto) => {
+      const workspaces = workspacesClient(moto);
+      const ec2 = ec2Client(moto);
+      try {
+        return { workspaces, host: await buildWorkspaceHost(moto, ec2, workspaces) };
+      } finally {
+        ec2.destroy();
+      }
+    },
+    ({ workspaces }) => workspaces.destroy(),
+    { resetBeforeEach: false });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,9 +242,8 @@ function wire(input: WorkspaceShareInput): Wire {
   return { ServiceToken: SERVICE_TOKEN, ...workspaceImageProperties(input) };
 }
 
-export const { createEvent, updateEvent, deleteEvent, rollbackOf } = eventBuilders<WorkspaceShareInput, Wire>(
-  SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, STACK_ID, SERVICE_TOKEN, wire,
-);
+export const workspaceEvents = eventBuilders<WorkspaceShareInput, Wire>(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, STACK_ID, SERVICE_TOKEN, wire);
+export const { createEvent, updateEvent, deleteEvent, rollbackOf } = workspaceEvents;
 
 /**
  * The isComplete input exactly as the CDK Provider framework builds it (its createResponseEvent):

@@ -17,14 +17,17 @@ import { CreateGrantCommand, RevokeGrantCommand } from '@aws-sdk/client-kms';
 import fc from 'fast-check';
 import { FaultRates } from './fault-proxy';
 import { Figures, InvariantViolation, recordSdk, ReliabilityEnv, sameSet, sorted } from './harness';
-import { CfnEvent, Current, Driver, FaultPlan, faultPlanArb, Invocation, observed, runSequence, Scenario } from './lifecycle';
+import { CfnEvent, Current, Driver, FaultPlan, faultPlanArb, Invocation, observed, runSequence, Scenario, scenarioEvents } from './lifecycle';
 import { grantName } from '../../lambda/ami/kms-plan';
 import { handler } from '../../lambda/shared-ami.lambda';
 import { KMS_GRANT_OPERATIONS, SHARED_AMI_PHYSICAL_ID_PREFIX } from '../../src/private/contract';
 import {
-  addAmiSnapshot, AmiShareInput, createAmi, createEvent, createKey, deleteEvent, grantLaunch, grantSnapshot, launchPermissions,
-  listAllGrants, revokeLaunch, revokeSnapshot, rollbackOf, seedSnapshotKms, snapshotPermissions, STACK_ID, updateEvent,
+  addAmiSnapshot, amiEvents, AmiShareInput, createAmi, createKey, grantLaunch, grantSnapshot, launchPermissions,
+  listAllGrants, revokeLaunch, revokeSnapshot, seedSnapshotKms, snapshotPermissions, STACK_ID,
 } from '../emulator/moto';
+
+/** The event builders' default logical id, which names the resource's KMS grants. */
+const LOGICAL_ID = 'Share';
 
 // ---------------------------------------------------------------------------------------------
 // Pools
@@ -45,7 +48,6 @@ export const FOREIGN_LAUNCH = [
 ];
 export const FOREIGN_ACCOUNTS = ['888888888888', '999999999999'];
 
-const LOGICAL_ID = 'Share';
 const root = (account: string): string => `arn:aws:iam::${account}:root`;
 const asg = (account: string): string => `arn:aws:iam::${account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
 
@@ -177,6 +179,7 @@ const launchKeys = (p: AmiProps): string[] => [
 const grantees = (p: AmiProps): string[] => (p.kmsGrants ? p.accounts.flatMap((a) => (p.autoScalingRoleGrants ? [root(a), asg(a)] : [root(a)])) : []);
 
 class AmiScenario implements Scenario<AmiProps> {
+  public readonly events = scenarioEvents(amiEvents, (p: AmiProps) => this.input(p));
   public readonly physicalIdPrefix = SHARED_AMI_PHYSICAL_ID_PREFIX;
   /** The next event's first DescribeImages shows the AMI `pending` (set before a deploy, used by its first event). */
   public pendingNext = false;
@@ -229,21 +232,6 @@ class AmiScenario implements Scenario<AmiProps> {
     };
   }
 
-  public createEvent(p: AmiProps): CfnEvent {
-    return createEvent(this.input(p), LOGICAL_ID);
-  }
-
-  public updateEvent(physicalId: string, p: AmiProps, old: AmiProps): CfnEvent {
-    return updateEvent(physicalId, this.input(p), this.input(old), LOGICAL_ID);
-  }
-
-  public rollbackOf(update: CfnEvent, physicalId: string): CfnEvent {
-    return rollbackOf(update as ReturnType<typeof updateEvent>, physicalId);
-  }
-
-  public deleteEvent(physicalId: string, p: AmiProps): CfnEvent {
-    return deleteEvent(physicalId, this.input(p), LOGICAL_ID);
-  }
 
   public async invoke(event: CfnEvent): Promise<Invocation> {
     if (this.pendingNext) {

@@ -20,10 +20,12 @@
  * the faults off: it must converge then. CloudFormation itself does not retry a failed cleanup
  * Delete; the driver re-runs it like any other, and counts it.
  */
+import type { CloudFormationCustomResourceUpdateEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { FaultProxy, FaultKind, FaultRates, NO_FAULTS } from './fault-proxy';
 import { Figures, InvariantViolation, messageProblem, SdkRecorder, StuckDelete } from './harness';
 import { MAX_ATTEMPTS } from '../../lambda/ami/adapter';
+import type { EventBuilders } from '../emulator/events';
 
 /** The physical id the CDK Provider framework answers a failed Create with. */
 export const CREATE_FAILED_MARKER = 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED';
@@ -59,20 +61,36 @@ export interface Current<P> {
 /** A CloudFormation event as the scenario builds it (opaque to the driver). */
 export type CfnEvent = { readonly RequestType: string; readonly PhysicalResourceId?: string };
 
+/** A scenario's events: its properties turned into the emulator's CloudFormation events. */
+export interface ScenarioEvents<P> {
+  createEvent(props: P): CfnEvent;
+  updateEvent(physicalId: string, props: P, old: P): CfnEvent;
+  rollbackOf(update: CfnEvent, physicalId: string): CfnEvent;
+  deleteEvent(physicalId: string, props: P): CfnEvent;
+}
+
+/** One scenario's events from the emulator's event builders and its properties → handler input mapping. */
+export function scenarioEvents<P, I, W extends { ServiceToken: string }>(builders: EventBuilders<I, W>, input: (props: P) => I): ScenarioEvents<P> {
+  return {
+    createEvent: (p) => builders.createEvent(input(p)),
+    updateEvent: (physicalId, p, old) => builders.updateEvent(physicalId, input(p), input(old)),
+    rollbackOf: (update, physicalId) => builders.rollbackOf(update as CloudFormationCustomResourceUpdateEvent<W>, physicalId),
+    deleteEvent: (physicalId, p) => builders.deleteEvent(physicalId, input(p)),
+  };
+}
+
 /** The construct-specific half of a sequence. */
 export interface Scenario<P> {
   /** Every image id of this sequence (for checking that messages name one). */
   readonly imageIds: readonly string[];
   readonly physicalIdPrefix: string;
+  /** The CloudFormation events for these properties (see `scenarioEvents`). */
+  readonly events: ScenarioEvents<P>;
   imageIdOf(props: P): string;
   describe(props: P): string;
   sameProps(a: P, b: P): boolean;
   /** The model's prediction: the handler must refuse these properties (before any mutation). */
   expectRefusal(props: P): boolean;
-  createEvent(props: P): CfnEvent;
-  updateEvent(physicalId: string, props: P, old: P): CfnEvent;
-  rollbackOf(update: CfnEvent, physicalId: string): CfnEvent;
-  deleteEvent(physicalId: string, props: P): CfnEvent;
   invoke(event: CfnEvent): Promise<Invocation>;
   /** Checks an accepted Create / Update answer for `props` (e.g. the grant count). */
   checkAnswer?(props: P, invocation: Invocation): string | undefined;
@@ -127,13 +145,13 @@ export class Driver<P> {
     const s = this.scenario;
     const refuse = s.expectRefusal(props);
     if (!this.current) {
-      const create = s.createEvent(props);
+      const create = s.events.createEvent(props);
       let inv = await this.invoke(create, `Create ${s.describe(props)}`);
       if (!inv.ok) {
         if (!refuse && !this.faulted) this.violation(`Create ${s.describe(props)} failed without an injected fault: ${errText(inv.error)}`);
         if (refuse && inv.mutating > 0) this.violation(`the refused Create made ${inv.mutating} mutating calls`);
         // CREATE_FAILED: the framework answered with its marker, the stack's rollback deletes it.
-        const marker = await this.mustSucceed(s.deleteEvent(CREATE_FAILED_MARKER, props), 'Delete of the failed Create\'s marker', true);
+        const marker = await this.mustSucceed(s.events.deleteEvent(CREATE_FAILED_MARKER, props), 'Delete of the failed Create\'s marker', true);
         if (marker.mutating > 0) this.violation(`the Delete of ${CREATE_FAILED_MARKER} made ${marker.mutating} mutating calls`);
         // CloudFormation sends no Delete for what a failed Create applied: it must have undone it (unless it says it could not).
         if (!/by hand/.test(errText(inv.error))) await s.check(undefined, 'after the failed Create');
@@ -155,7 +173,7 @@ export class Driver<P> {
     }
 
     const old = this.current;
-    const update = s.updateEvent(old.physicalId, props, old.props);
+    const update = s.events.updateEvent(old.physicalId, props, old.props);
     const unchanged = s.sameProps(props, old.props) && !s.drifted();
     const inv = await this.invoke(update, `Update to ${s.describe(props)}`);
     if (!inv.ok) {
@@ -163,7 +181,7 @@ export class Driver<P> {
       if (refuse && inv.mutating > 0) this.violation(`the refused Update made ${inv.mutating} mutating calls`);
       // UPDATE_FAILED: CloudFormation rolls back the resource it holds, old and new swapped.
       this.figures.reruns++;
-      const rb = await this.mustSucceed(s.rollbackOf(update, old.physicalId), 'rollback Update (after the failed Update)', false);
+      const rb = await this.mustSucceed(s.events.rollbackOf(update, old.physicalId), 'rollback Update (after the failed Update)', false);
       this.expectPhysicalId(rb, old.props, 'the rollback');
       s.repaired();
       return;
@@ -175,7 +193,7 @@ export class Driver<P> {
     const replaced = inv.physicalId !== old.physicalId;
     if (outcome === 'commit') {
       if (replaced) {
-        const cleanup = await this.mustSucceed(s.deleteEvent(old.physicalId, old.props), 'cleanup Delete of the old physical id', true);
+        const cleanup = await this.mustSucceed(s.events.deleteEvent(old.physicalId, old.props), 'cleanup Delete of the old physical id', true);
         if (cleanup.physicalId !== old.physicalId) this.violation(`the cleanup Delete answered physical id ${cleanup.physicalId}, not ${old.physicalId}`);
       }
       this.current = { physicalId: inv.physicalId!, props };
@@ -183,10 +201,10 @@ export class Driver<P> {
       return;
     }
     // A later resource failed: CloudFormation rolls this resource back too.
-    const rb = await this.mustSucceed(s.rollbackOf(update, inv.physicalId!), 'rollback Update (a later resource failed)', false);
+    const rb = await this.mustSucceed(s.events.rollbackOf(update, inv.physicalId!), 'rollback Update (a later resource failed)', false);
     this.expectPhysicalId(rb, old.props, 'the rollback');
     if (replaced) {
-      await this.mustSucceed(s.deleteEvent(inv.physicalId!, props), 'cleanup Delete of the new physical id', true);
+      await this.mustSucceed(s.events.deleteEvent(inv.physicalId!, props), 'cleanup Delete of the new physical id', true);
     }
     s.repaired();
   }
@@ -199,7 +217,7 @@ export class Driver<P> {
 
   private async deleteCurrent(label: string, duplicate: boolean): Promise<void> {
     const { physicalId, props } = this.current!;
-    const event = this.scenario.deleteEvent(physicalId, props);
+    const event = this.scenario.events.deleteEvent(physicalId, props);
     const inv = await this.mustSucceed(event, label, true);
     if (inv.physicalId !== physicalId) this.violation(`${label} answered physical id ${inv.physicalId}, not ${physicalId}`);
     if (duplicate) await this.duplicate(event, inv);
@@ -213,7 +231,7 @@ export class Driver<P> {
    * reads are allowed there, changes are not.
    */
   public async deleteUnissued(physicalId: string, props: P, parseable: boolean): Promise<void> {
-    const inv = await this.mustSucceed(this.scenario.deleteEvent(physicalId, props), `Delete of unissued physical id ${JSON.stringify(physicalId)}`, true);
+    const inv = await this.mustSucceed(this.scenario.events.deleteEvent(physicalId, props), `Delete of unissued physical id ${JSON.stringify(physicalId)}`, true);
     if (inv.physicalId !== physicalId) this.violation(`the Delete of ${JSON.stringify(physicalId)} answered ${JSON.stringify(inv.physicalId)}`);
     if (inv.mutating > 0) this.violation(`the Delete of ${JSON.stringify(physicalId)} made ${inv.mutating} mutating calls`);
     if (!parseable && inv.calls > 0) this.violation(`the Delete of ${JSON.stringify(physicalId)} made ${inv.calls} AWS calls; it should be a no-op`);

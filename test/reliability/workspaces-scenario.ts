@@ -11,20 +11,18 @@
 import fc from 'fast-check';
 import { FaultRates } from './fault-proxy';
 import { Figures, InvariantViolation, recordSdk, ReliabilityEnv, sameSet, sorted } from './harness';
-import { CfnEvent, Current, Driver, FaultPlan, faultPlanArb, Invocation, observed, runSequence, Scenario } from './lifecycle';
+import { CfnEvent, Current, Driver, FaultPlan, faultPlanArb, Invocation, observed, runSequence, Scenario, scenarioEvents } from './lifecycle';
 import { handler, IsCompleteResponse, WorkspaceImageOnEventResponse } from '../../lambda/shared-workspace-image.lambda';
 import { COMPLETION_KEY } from '../../lambda/workspaces/plan';
 import { SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX } from '../../src/private/contract';
 import {
-  createEvent, createWorkspaceImage, deleteEvent, isCompleteInput, rollbackOf, sharedAccounts, shareOutside,
-  unshareOutside, updateEvent, WorkspaceShareInput,
+  createWorkspaceImage, isCompleteInput, sharedAccounts, shareOutside, unshareOutside, workspaceEvents, WorkspaceShareInput,
 } from '../emulator/workspaces-fixture';
 
 export const DECLARED_ACCOUNTS = ['111111111111', '222222222222', '333333333333', '444444444444', '555555555555'];
 /** Outside accounts: never declared, so an outside share is never also the resource's. */
 export const FOREIGN_ACCOUNTS = ['888888888888', '999999999999'];
 
-const LOGICAL_ID = 'Share';
 /** isComplete calls one event may take (the Provider framework polls every 30 s). */
 const MAX_POLLS = 5;
 
@@ -87,6 +85,7 @@ export function workspaceSequenceArb(maxSteps: number, withFaults: boolean): fc.
 const FALLBACK_PROPS: WorkspaceProps = { image: 'A', accounts: [...DECLARED_ACCOUNTS] };
 
 class WorkspaceScenario implements Scenario<WorkspaceProps> {
+  public readonly events = scenarioEvents(workspaceEvents, (p: WorkspaceProps) => this.input(p));
   public readonly physicalIdPrefix = SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX;
   /** How many of the next event's DescribeWorkspaceImages answers show the image PENDING (set before a deploy). */
   public pendingNext = 0;
@@ -119,21 +118,6 @@ class WorkspaceScenario implements Scenario<WorkspaceProps> {
     return { imageId: this.imageIdOf(p), accounts: p.accounts };
   }
 
-  public createEvent(p: WorkspaceProps): CfnEvent {
-    return createEvent(this.input(p), LOGICAL_ID);
-  }
-
-  public updateEvent(physicalId: string, p: WorkspaceProps, old: WorkspaceProps): CfnEvent {
-    return updateEvent(physicalId, this.input(p), this.input(old), LOGICAL_ID);
-  }
-
-  public rollbackOf(update: CfnEvent, physicalId: string): CfnEvent {
-    return rollbackOf(update as ReturnType<typeof updateEvent>, physicalId);
-  }
-
-  public deleteEvent(physicalId: string, p: WorkspaceProps): CfnEvent {
-    return deleteEvent(physicalId, this.input(p), LOGICAL_ID);
-  }
 
   /** onEvent, then isComplete as the Provider framework calls it, until it answers complete. */
   public async invoke(event: CfnEvent): Promise<Invocation> {
