@@ -192,7 +192,7 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
   log({ imageId, plan: steps.map((s) => s.description) });
   const applied = await applyPlan(run, steps, deleting, before === undefined);
   const gone = new Set(applied.revoked);
-  const held = unique([...ours.map((g) => g.grantId), ...applied.ensured]).filter((id) => !gone.has(id));
+  const held = unique([...ours.map((g) => g.grantId), ...applied.ensured]).filter((id) => !gone.has(id)).sort();
   return { grantIds: held };
 }
 

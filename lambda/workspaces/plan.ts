@@ -9,7 +9,7 @@ import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS } 
 import { ACCOUNT, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
 import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
-import { reconcile, summarize } from '../common/sets';
+import { reconcileLagging, summarize } from '../common/sets';
 
 export { WORKSPACE_IMAGE_ID };
 
@@ -175,12 +175,14 @@ export interface PermissionChange {
 /**
  * The calls that take AWS from `current` (every account the image is shared with, whoever shared
  * it) to the declaration `after`, given that this resource declared `before`. Accounts never
- * declared are never touched; accounts already in the wanted state get no call.
+ * declared are never touched. `current` may lag the writes of moments ago, so dropped accounts are
+ * unshared and newly declared ones shared whatever it shows (`reconcileLagging`); an unshare of an
+ * account that turns out not to hold the share counts as done.
  */
 export function planChanges(
   before: WorkspaceShareSpec | undefined, after: WorkspaceShareSpec | undefined, current: readonly string[],
 ): PermissionChange[] {
-  const delta = reconcile(before?.accounts ?? [], after?.accounts ?? [], current);
+  const delta = reconcileLagging(before?.accounts ?? [], after?.accounts ?? [], current);
   return [
     ...delta.add.map((account) => ({ account, allow: true })),
     ...delta.remove.map((account) => ({ account, allow: false })),

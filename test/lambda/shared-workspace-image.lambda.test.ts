@@ -142,6 +142,8 @@ function useFake(fake: FakeWorkspaces): FakeWorkspaces {
     if (!entry) throw wsError('ResourceNotFoundException');
     const account = input.SharedAccountId!;
     if (input.AllowCopyImage && !entry.shared.includes(account)) entry.shared.push(account);
+    // WorkSpaces refuses to unshare an account that does not hold the share
+    if (!input.AllowCopyImage && !entry.shared.includes(account)) throw wsError('InvalidParameterValuesException', 'The image is not shared with the specified account.');
     if (!input.AllowCopyImage) entry.shared = entry.shared.filter((a) => a !== account);
     return {};
   });
@@ -254,11 +256,12 @@ describe('reading the current permissions', () => {
     expect(sharedWith(fake)).toEqual([...outside, A, B].sort());
   });
 
-  test('a Delete unshares a declared account found on a later page, and nothing else', async () => {
+  test('a Delete unshares the declared accounts (one found on a later page), and nothing else', async () => {
     const outside = Array.from({ length: 30 }, (_, i) => String(500000000000 + i));
     const fake = givenImage([...outside, B]);
     await handler(deleteEvent(props({ Accounts: [A, B] })));
-    expect(updates()).toEqual([`-${B}`]);
+    // A is not shared: WorkSpaces refuses, a read confirms it, and that counts as done
+    expect(updates()).toEqual([`-${A}`, `-${B}`]);
     expect(sharedWith(fake)).toEqual(outside.sort());
   });
 
@@ -692,7 +695,8 @@ describe('Update', () => {
   test('never unshares an account shared outside this resource that it never declared', async () => {
     const fake = givenImage([A, FOREIGN]);
     await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
-    expect(updateInputs()).toEqual([]);
+    // B was dropped: unshared whatever the read shows (refused here, as it is not shared); FOREIGN never
+    expect(updates()).toEqual([`-${B}`]);
     expect(sharedWith(fake)).toEqual([A, FOREIGN]);
   });
 
@@ -817,10 +821,10 @@ describe('Delete', () => {
     expect(sharedWith(fake)).toEqual([FOREIGN]);
   });
 
-  test('a declared account that is not shared gets no call', async () => {
+  test('a declared account that is not shared: its unshare is refused, a read confirms it, and that counts as done', async () => {
     const fake = givenImage([A]);
     await handler(deleteEvent(props()));
-    expect(updates()).toEqual([`-${A}`]);
+    expect(updates()).toEqual([`-${A}`, `-${B}`]);
     expect(sharedWith(fake)).toEqual([]);
   });
 
@@ -829,7 +833,8 @@ describe('Delete', () => {
     await handler(deleteEvent(props()));
     wsMock.resetHistory();
     await handler(deleteEvent(props()));
-    expect(updateInputs()).toEqual([]);
+    // sent again (a read right after the first may lag it); refused as not shared, which counts as done
+    expect(updates()).toEqual([`-${A}`, `-${B}`]);
     expect(sharedWith(fake)).toEqual([FOREIGN]);
   });
 
@@ -957,13 +962,13 @@ describe('Delete: the deletion guard (SPEC 4)', () => {
     expect(fake.images[IMAGE]).toBeUndefined();
   });
 
-  test('a retried Delete while still blocked behaves the same, with no unshare call', async () => {
+  test('a retried Delete while still blocked behaves the same (its unshares are refused as done)', async () => {
     const fake = givenImage([A, B, FOREIGN]);
     await failure(deleteEvent(props(DELETE_IMAGE)));
     wsMock.resetHistory();
     const err = await failure(deleteEvent(props(DELETE_IMAGE)));
     expect(err.message).toBe(blocked(FOREIGN));
-    expect(updateInputs()).toEqual([]);
+    expect(updates()).toEqual([`-${A}`, `-${B}`]);
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
     expect(sharedWith(fake)).toEqual([FOREIGN]);
   });
@@ -974,7 +979,7 @@ describe('Delete: the deletion guard (SPEC 4)', () => {
     fake.images[IMAGE].shared = []; // the owner of the foreign share unshares it by hand
     wsMock.resetHistory();
     await expect(onEvent(deleteEvent(props(DELETE_IMAGE)))).resolves.toMatchObject({ PhysicalResourceId: physicalId(IMAGE) });
-    expect(updateInputs()).toEqual([]);
+    expect(updates()).toEqual([`-${A}`, `-${B}`]);
     expect(deletes()).toEqual([{ ImageId: IMAGE }]);
     expect(fake.images[IMAGE]).toBeUndefined();
   });
@@ -1005,7 +1010,8 @@ describe('Delete: the deletion guard (SPEC 4)', () => {
     });
     await handler(deleteEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true', Accounts: [A] })));
     expect(maxInFlight).toBe(SHARE_CONCURRENCY);
-    expect(updateInputs()).toHaveLength(12);
+    // its own A (unshared whatever the read shows), then the 12 others
+    expect(updateInputs()).toHaveLength(13);
     expect(fake.images[IMAGE]).toBeUndefined();
   });
 
@@ -1067,7 +1073,7 @@ describe('Delete: the deletion guard (SPEC 4)', () => {
     givenImage([A]);
     wsMock.on(DescribeWorkspaceImagePermissionsCommand).resolvesOnce({ ImagePermissions: [{ SharedAccountId: A }] })
       .rejects(wsError('AccessDeniedException'));
-    const err = await failure(deleteEvent(props(DELETE_IMAGE)));
+    const err = await failure(deleteEvent(props({ ...DELETE_IMAGE, Accounts: [A] })));
     expect(err.message).toMatch(new RegExp(`^The share handler is not allowed to read WorkSpaces image ${IMAGE} \\(AccessDeniedException\\)`));
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
   });
@@ -1091,7 +1097,7 @@ describe('Delete: the deletion guard (SPEC 4)', () => {
 
   test('guard without delete, forced: unshares every remaining account, deletes nothing', async () => {
     const fake = givenImage([A, FOREIGN]);
-    await handler(deleteEvent(props({ ...GUARD_ONLY, ForceUnshare: 'true' })));
+    await handler(deleteEvent(props({ ...GUARD_ONLY, ForceUnshare: 'true', Accounts: [A] })));
     expect(updates()).toEqual([`-${A}`, `-${FOREIGN}`]);
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
     expect(fake.images[IMAGE]).toBeDefined();
@@ -1106,7 +1112,7 @@ describe('Delete: the deletion guard (SPEC 4)', () => {
 
   test('without GuardImage or DeleteImage there is no guard: a foreign share neither blocks nor is read twice', async () => {
     const fake = givenImage([A, FOREIGN]);
-    await handler(deleteEvent(props({ ForceUnshare: 'true' })));
+    await handler(deleteEvent(props({ ForceUnshare: 'true', Accounts: [A] })));
     expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 1);
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
     expect(sharedWith(fake)).toEqual([FOREIGN]);

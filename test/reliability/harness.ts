@@ -12,6 +12,7 @@ import { WorkSpacesClient } from '@aws-sdk/client-workspaces';
 import { FaultProxy, FaultRates, NO_FAULTS, startFaultProxy } from './fault-proxy';
 import { MAX_ATTEMPTS } from '../../lambda/ami/adapter';
 import { awsErrorCode, isThrottling, MAX_MESSAGE } from '../../lambda/common/errors';
+import { backoff as waits } from '../../lambda/common/retry';
 import { ec2Client, kmsClient, Moto, motoEnvironment, startMoto } from '../emulator/moto';
 import { buildWorkspaceHost, WorkspaceHost, workspacesClient } from '../emulator/workspaces-fixture';
 
@@ -204,7 +205,16 @@ export interface ReliabilityEnv {
  * their base delay once.
  */
 export async function startReliabilityEnv(options: { backoff?: number } = {}): Promise<ReliabilityEnv> {
-  const unscale = scaleSdkBackoff(options.backoff ?? DEFAULT_BACKOFF);
+  const unscaleSdk = scaleSdkBackoff(options.backoff ?? DEFAULT_BACKOFF);
+  // The handlers' own waits for AWS to catch up (lambda/common/retry.ts) shrink the same way, and
+  // stay well above the strict test AWS's consistency window (see startMoto).
+  const savedWaits = { ...waits };
+  waits.baseMs = 2;
+  waits.maxDelayMs = 200;
+  const unscale = (): void => {
+    unscaleSdk();
+    Object.assign(waits, savedWaits);
+  };
   let moto: Moto;
   try {
     moto = await startMoto();

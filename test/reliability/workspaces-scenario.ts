@@ -185,7 +185,8 @@ class WorkspaceScenario implements Scenario<WorkspaceProps> {
           await shareOutside(workspaces, imageId, step.account);
           this.foreign[step.image].add(step.account);
         } else {
-          await unshareOutside(workspaces, imageId, step.account);
+          // the outside party unshares only what it sees shared (WorkSpaces refuses anything else)
+          if ((await sharedAccounts(workspaces, imageId)).includes(step.account)) await unshareOutside(workspaces, imageId, step.account);
           this.foreign[step.image].delete(step.account);
         }
         note(`outside: ${step.add ? 'share' : 'unshare'} image ${step.image} ${step.add ? 'with' : 'from'} ${step.account}`);
