@@ -109,6 +109,9 @@ for (const h of handlers) {
 }
 project.eslint?.allowDevDeps('lambda/**');
 
+// The tooling (jsii 6, aws-cdk-lib) runs on Node 20.16 or newer; the handlers run on Node 24 in Lambda.
+project.package.addEngine('node', '>= 20.16.0');
+
 // lambda/ gets its own tsconfig (Node runtime types, strict), type-checked on every test run:
 // esbuild and ts-jest only strip types.
 new javascript.TypescriptConfig(project, {
