@@ -70,6 +70,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
       testTimeout: 60_000,
       coveragePathIgnorePatterns: ['/node_modules/', '/test/'],
       coverageReporters: ['json', 'lcov', 'clover', 'cobertura', 'text-summary'],
+      // Syntheses without an outdir write cdk.out* folders into TMPDIR: one folder per run, removed after it.
+      globalSetup: '<rootDir>/test/tmpdir-setup.ts',
+      globalTeardown: '<rootDir>/test/tmpdir-teardown.ts',
     },
   },
   eslintOptions: {
