@@ -278,7 +278,7 @@ benchmark.prependSpawn(bundle);
 benchmark.prependSpawn(emulatorSetup);
 
 // Ship the bundled handlers, never their TypeScript sources.
-project.npmignore?.exclude('/lambda/', '/example/', '/scripts/', '/.venv/', '/.ci/', '/benchmarks/', '/BENCHMARKS.md', '/CONTRIBUTING.md');
+project.npmignore?.exclude('/lambda/', '/example/', '/scripts/', '/.venv/', '/.ci/', '/benchmarks/', '/BENCHMARKS.md', '/CONTRIBUTING.md', '/.example-out/');
 
 
 // After every component has added its own patterns (a later `!/test/` would drop these):
