@@ -7,7 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/steps.sh
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
-step "npm packages (npm install: about 40 s in a fresh clone, 1 s after)" \
-  npm install --no-audit --no-fund --loglevel=error
-step "the demo (moto into .venv: about 20 s the first time; bundle the handlers; then about 10 s)" \
-  projen_task demo
+step "npm packages and moto, side by side (fresh clone: about 1 min; then 2 s)" install_dependencies
+step "bundle the handlers, then the demo (about 15 s)" projen_task demo

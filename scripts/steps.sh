@@ -28,6 +28,17 @@ projen_task() {
   done
 }
 
+# install_dependencies: npm packages (npm install) and moto (scripts/emulator-setup.sh, into .venv)
+# side by side: in a fresh clone each takes half a minute or more.
+install_dependencies() {
+  local status=0 moto
+  bash scripts/emulator-setup.sh &
+  moto=$!
+  npm install --no-audit --no-fund --loglevel=error || status=$?
+  wait "$moto" || status=$?
+  return "$status"
+}
+
 steps_summary() {
   [ ${#STEP_RESULTS[@]} -gt 0 ] || return 0
   printf '\n== %s s in all\n' "$SECONDS"
