@@ -25,12 +25,12 @@ summary() {
 trap summary EXIT
 step "npm packages and moto, side by side (fresh clone: about 1 min; then 2 s)" install_dependencies
 rm -f test-reports/*.xml
-step "bundle, type-check, jest (construct, handler and emulator tests), eslint, integ snapshot" \
+step "bundle, type-check, jest (construct, handler, emulator tests), eslint, integ: about 4 min" \
   projen_task test
 if [ "${SKIP_PACKAGING:-}" != "1" ]; then
-  step "jsii compile, docs check, jsii-pacmak for every language" projen_task ci:package
-  step "Python smoke test (the wheel from PyPI's aws-cdk-lib, pytest)" projen_task ci:python-smoke
-  step "Java smoke test (Maven, JUnit)" projen_task ci:java-smoke
-  step "Go smoke test (go test)" projen_task ci:go-smoke
-  step "cfn-lint over every synthesized template" projen_task ci:cfn-lint
+  step "jsii compile, docs check, jsii-pacmak for every language: about 2 min" projen_task ci:package
+  step "Python smoke test (the wheel, aws-cdk-lib from PyPI, pytest): about 1 min" projen_task ci:python-smoke
+  step "Java smoke test (Maven, JUnit): about 30 s" projen_task ci:java-smoke
+  step "Go smoke test (go test): about 50 s the first time" projen_task ci:go-smoke
+  step "cfn-lint over every synthesized template: about 10 s" projen_task ci:cfn-lint
 fi
