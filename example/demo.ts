@@ -5,9 +5,10 @@
  *
  * The events carry exactly the properties the synthesized template gives each custom resource
  * (version 1 of the app for Create, version 2 for Update), as CloudFormation would deliver them.
+ * After each step it checks every image against what the app declares, and ends with one verdict
+ * line per image (exit code 1 when any differs). Every line fits in 100 columns.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { CreateKeyCommand, KMSClient, ListGrantsCommand } from '@aws-sdk/client-kms';
 import {
@@ -37,9 +38,10 @@ interface Synthesized {
   readonly desktop: SynthesizedShare<SharedWorkspaceImageResourceProperties>;
 }
 
-/** Synthesizes the app and returns its share resources as the template declares them. */
+/** Synthesizes the app into .example-out/ (git ignores it) and returns its share resources as the template declares them. */
 function synthesize(ids: { goldenAmiId: string; baseAmiId: string; desktopImageId: string }, version: 1 | 2): Synthesized {
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `golden-image-v${version}-`));
+  const outdir = path.join('.example-out', `golden-image-v${version}`);
+  fs.rmSync(outdir, { recursive: true, force: true });
   const assembly = goldenImageApp({ ...ids, version, outdir }).synth();
   const template = assembly.getStackByName('GoldenImage').template as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
   const of = <P>(type: string): SynthesizedShare<P>[] => Object.entries(template.Resources)
@@ -51,7 +53,7 @@ function synthesize(ids: { goldenAmiId: string; baseAmiId: string; desktopImageI
   const amis = of<SharedAmiResourceProperties>(SHARED_AMI_RESOURCE_TYPE);
   const [desktop] = of<SharedWorkspaceImageResourceProperties>(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE);
   const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function').length;
-  console.log(`synthesized GoldenImage v${version}: ${Object.keys(template.Resources).length} resources, ${amis.length + 1} shares, ${functions} Lambda functions (one handler per construct type + the provider frameworks) -> ${outdir}`);
+  console.log(`synthesized app v${version}: ${Object.keys(template.Resources).length} resources, ${amis.length + 1} shares, ${functions} Lambda functions -> ${outdir}`);
   return { amis, desktop };
 }
 
@@ -65,6 +67,38 @@ async function playWorkspaces(event: Parameters<typeof workspacesHandler>[0]): P
   throw new Error('the WorkSpaces share did not complete');
 }
 
+/** One kind of share on one image: what the app declares, what it must leave alone, what AWS holds. */
+interface Aspect {
+  readonly name: string;
+  readonly declared: string[];
+  readonly outside: string[];
+  readonly actual: string[];
+}
+
+/** A recipient as a table cell: an account id, or the organization / OU id out of its ARN. */
+function recipientLabel(who: string): string {
+  const id = who.replace(/^(UserId|OrganizationArn|OrganizationalUnitArn):/, '');
+  if (id.includes(':organization/')) return `organization ${id.split('/').pop()}`;
+  if (id.includes(':ou/')) return `OU ${id.split('/').pop()}`;
+  return id;
+}
+
+/** One line: the image's shares are exactly what the app declares (plus the shares made outside it), or what differs. */
+function verdict(image: string, aspects: Aspect[]): { line: string; ok: boolean } {
+  const differences = aspects.flatMap((a) => {
+    const want = [...a.declared, ...a.outside];
+    const missing = want.filter((x) => !a.actual.includes(x)).map(recipientLabel);
+    const extra = a.actual.filter((x) => !want.includes(x)).map(recipientLabel);
+    return [
+      ...(missing.length ? [`${a.name} lacks ${missing.join(', ')}`] : []),
+      ...(extra.length ? [`${a.name} has undeclared ${extra.join(', ')}`] : []),
+    ];
+  });
+  if (differences.length) return { line: `${image.padEnd(32)}  DIFFERS      ${differences.join('; ')}`, ok: false };
+  const counts = aspects.map((a) => `${a.name} ${a.declared.length}${a.outside.length ? ` (+${a.outside.length} outside)` : ''}`);
+  return { line: `${image.padEnd(32)}  as declared  ${counts.join(', ')}`, ok: true };
+}
+
 async function main(): Promise<void> {
   process.stdout.write('starting the local AWS (moto) ... ');
   const moto = await startMoto();
@@ -73,6 +107,7 @@ async function main(): Promise<void> {
   const ec2 = ec2Client(moto);
   const kms = new KMSClient({ endpoint: moto.endpoint, region: MOTO_REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
   const workspaces = ws.workspacesClient(moto);
+  let allAsDeclared = true;
   try {
     // The golden AMI, encrypted with the platform team's customer managed key, and a base AMI.
     const golden = await createAmi(ec2, 'golden-image');
@@ -80,88 +115,129 @@ async function main(): Promise<void> {
     const key = (await kms.send(new CreateKeyCommand({ Description: 'golden image key' }))).KeyMetadata!.Arn!;
     for (const snapshot of golden.snapshotIds) await seedSnapshotKms(moto, snapshot, key);
     await grantLaunch(ec2, golden.imageId, [`UserId:${CONSOLE_SHARE}`]);
-    console.log(`golden AMI ${golden.imageId} (snapshot ${golden.snapshotIds.join(', ')} encrypted with ${key})`);
-    console.log(`base AMI   ${base.imageId} (unencrypted)`);
+    console.log(`golden AMI ${golden.imageId}: snapshot ${golden.snapshotIds.join(', ')} encrypted, customer managed key`);
+    console.log(`base AMI   ${base.imageId}: unencrypted`);
     process.stdout.write('building a WorkSpaces directory, a WorkSpace and a custom image from it ... ');
     const host = await ws.buildWorkspaceHost(moto, ec2, workspaces);
     const desktopImageId = await ws.createWorkspaceImage(workspaces, host, 'desktop-image');
     console.log(desktopImageId);
     await ws.shareOutside(workspaces, desktopImageId, CONSOLE_SHARE);
-    console.log(`account ${CONSOLE_SHARE} was given the golden AMI and the desktop image in the console, outside the app`);
+    console.log(`account ${CONSOLE_SHARE} got the golden AMI and the desktop image in the console, outside the app`);
     const ids = { goldenAmiId: golden.imageId, baseAmiId: base.imageId, desktopImageId };
+    console.log('\ncolumns: launch = may launch the AMI; snapshots = may create volumes from its snapshots');
+    console.log('(and so copy the AMI); KMS grant = may use its key; shared = may copy the WorkSpaces image');
 
-    const show = async (title: string): Promise<void> => {
-      const rows: string[][] = [];
+    /** Prints who holds what on each image; with the app's declaration, one verdict line per image. */
+    const show = async (title: string, declared?: Synthesized): Promise<void> => {
       const grants = (await kms.send(new ListGrantsCommand({ KeyId: key }))).Grants ?? [];
-      const granted = new Set(grants.map((g) => g.GranteePrincipal?.split(':')[4]));
-      for (const [ami, recipients, encrypted] of [
-        [golden, [...new Set([...CONSUMERS_V1, ...CONSUMERS_V2, CONSOLE_SHARE])], true],
-        [base, [ORGANIZATION, WORKLOAD_OU], false],
+      const granted = [...new Set(grants.map((g) => `UserId:${g.GranteePrincipal?.split(':')[4]}`))].sort();
+      const amiRows: string[][] = [];
+      const verdicts: { line: string; ok: boolean }[] = [];
+      for (const [ami, label, recipients, encrypted] of [
+        [golden, 'golden AMI', [...new Set([...CONSUMERS_V1, ...CONSUMERS_V2, CONSOLE_SHARE])], true],
+        [base, 'base AMI', [ORGANIZATION, WORKLOAD_OU], false],
       ] as const) {
         const launch = await launchPermissions(ec2, ami.imageId);
-        const snap = new Set((await Promise.all(ami.snapshotIds.map((s) => snapshotPermissions(ec2, s)))).flat());
+        const snapshots = [...new Set((await Promise.all(ami.snapshotIds.map((s) => snapshotPermissions(ec2, s)))).flat())].sort();
         for (const who of recipients) {
           const can = launch.some((k) => k.endsWith(`:${who}`));
-          rows.push([ami.imageId, who, can ? 'yes' : '-', snap.has(`UserId:${who}`) ? 'yes' : '-', encrypted ? (granted.has(who) ? 'yes' : '-') : 'n/a']);
+          amiRows.push([ami.imageId, recipientLabel(who), can ? 'yes' : '-', snapshots.includes(`UserId:${who}`) ? 'yes' : '-',
+            encrypted ? (granted.includes(`UserId:${who}`) ? 'yes' : '-') : 'n/a']);
+        }
+        if (!declared) continue;
+        const p = declared.amis.find((s) => s.properties.ImageId === ami.imageId)?.properties;
+        const accounts = (p?.Accounts ?? []).map((a) => `UserId:${a}`);
+        const outside = ami === golden ? [`UserId:${CONSOLE_SHARE}`] : [];
+        const launchDeclared = [...accounts, ...(p?.OrganizationArns ?? []).map((o) => `OrganizationArn:${o}`),
+          ...(p?.OrganizationalUnitArns ?? []).map((o) => `OrganizationalUnitArn:${o}`)];
+        const aspects: Aspect[] = [
+          { name: 'launch', declared: launchDeclared, outside, actual: launch },
+          { name: 'snapshots', declared: p?.ShareSnapshots === 'true' ? accounts : [], outside: [], actual: snapshots },
+          ...(encrypted ? [{ name: 'KMS grants', declared: p?.KmsGrants === 'false' ? [] : accounts, outside: [], actual: granted }] : []),
+        ];
+        verdicts.push(verdict(`${label} ${ami.imageId}`, aspects));
+      }
+      const desktopShared = await ws.sharedAccounts(workspaces, desktopImageId);
+      const desktopRows = [...new Set([...DESKTOP_TEAMS_V1, ...DESKTOP_TEAMS_V2, CONSOLE_SHARE])]
+        .map((who) => [desktopImageId, who, desktopShared.includes(who) ? 'yes' : '-']);
+      console.log(`\n== ${title}`);
+      printTable(['AMI', 'recipient', 'launch', 'snapshots', 'KMS grant'], amiRows);
+      console.log('');
+      printTable(['WorkSpaces image', 'recipient', 'shared'], desktopRows);
+      if (declared) {
+        verdicts.push(verdict(`desktop image ${desktopImageId}`, [
+          { name: 'shared', declared: declared.desktop.properties.Accounts, outside: [CONSOLE_SHARE], actual: desktopShared },
+        ]));
+        console.log('\ndeclared vs actual (outside: shared outside the app, left as it was)');
+        for (const v of verdicts) {
+          allAsDeclared &&= v.ok;
+          console.log(`  ${v.line}`);
         }
       }
-      const desktopShared = new Set(await ws.sharedAccounts(workspaces, desktopImageId));
-      for (const who of [...new Set([...DESKTOP_TEAMS_V1, ...DESKTOP_TEAMS_V2, CONSOLE_SHARE])]) {
-        rows.push([desktopImageId, who, desktopShared.has(who) ? 'yes (copy)' : '-', 'n/a', 'n/a']);
-      }
-      printTable(title, ['image', 'recipient', 'launch (AMI) / copy (WorkSpaces)', 'snapshot copy', 'KMS grant'], rows);
     };
 
-    await show('before: only the console share');
+    await show('before: only the console shares');
 
     const wsInput = (p: SharedWorkspaceImageResourceProperties) => ({ imageId: p.ImageId, accounts: p.Accounts, removalPolicy: p.RemovalPolicy as 'revoke' });
 
+    console.log('');
     const v1 = synthesize(ids, 1);
     const physical: Record<string, string> = {};
     for (const share of v1.amis) {
       const out = await handler(createEvent(share.properties, share.logicalId));
       physical[share.logicalId] = out.PhysicalResourceId!;
-      console.log(`Create ${share.logicalId} -> physical id ${out.PhysicalResourceId}, ${out.Data?.GrantCount} KMS grant(s)`);
+      console.log(`Create ${share.logicalId} -> ${out.PhysicalResourceId}, ${out.Data?.GrantCount} KMS grant(s)`);
     }
     physical[v1.desktop.logicalId] = await playWorkspaces(ws.createEvent(wsInput(v1.desktop.properties), v1.desktop.logicalId));
-    console.log(`Create ${v1.desktop.logicalId} -> physical id ${physical[v1.desktop.logicalId]}`);
-    await show(`after Create (v1: ${CONSUMERS_V1.join(', ')} on the golden AMI; the organization and the OU on the base AMI; ${DESKTOP_TEAMS_V1.join(', ')} on the desktop image)`);
+    console.log(`Create ${v1.desktop.logicalId} -> ${physical[v1.desktop.logicalId]}`);
+    await show('after Create (app v1)', v1);
 
+    console.log('');
     const v2 = synthesize(ids, 2);
     for (const share of v2.amis) {
       const before = v1.amis.find((s) => s.logicalId === share.logicalId)!;
       const out = await handler(updateEvent(physical[share.logicalId], share.properties, before.properties, share.logicalId));
-      console.log(`Update ${share.logicalId} -> physical id ${out.PhysicalResourceId}, ${out.Data?.GrantCount} KMS grant(s)`);
+      console.log(`Update ${share.logicalId} -> ${out.PhysicalResourceId}, ${out.Data?.GrantCount} KMS grant(s)`);
     }
     const desktopId = v2.desktop.logicalId;
     await playWorkspaces(ws.updateEvent(physical[desktopId], wsInput(v2.desktop.properties), wsInput(v1.desktop.properties), desktopId));
-    console.log(`Update ${v2.desktop.logicalId} -> physical id ${physical[v2.desktop.logicalId]}`);
+    console.log(`Update ${v2.desktop.logicalId} -> ${physical[v2.desktop.logicalId]}`);
     const delta = (a: string[], b: string[]) => `${a.filter((x) => !b.includes(x)).join(', ')} dropped, ${b.filter((x) => !a.includes(x)).join(', ')} added`;
-    await show(`after Update (v2: golden AMI ${delta(CONSUMERS_V1, CONSUMERS_V2)}; desktop image ${delta(DESKTOP_TEAMS_V1, DESKTOP_TEAMS_V2)})`);
+    console.log(`app v2: golden AMI ${delta(CONSUMERS_V1, CONSUMERS_V2)}`);
+    console.log(`        desktop image ${delta(DESKTOP_TEAMS_V1, DESKTOP_TEAMS_V2)}`);
+    await show('after Update (app v2)', v2);
 
+    console.log('');
     for (const share of v2.amis) {
       await handler(deleteEvent(physical[share.logicalId], share.properties, share.logicalId));
       console.log(`Delete ${share.logicalId} -> done`);
     }
     await playWorkspaces(ws.deleteEvent(physical[v2.desktop.logicalId], wsInput(v2.desktop.properties), v2.desktop.logicalId));
     console.log(`Delete ${v2.desktop.logicalId} -> done`);
-    await show('after Delete: only the console shares remain');
+    // The stack is gone: the app declares nothing, and only the shares made outside it remain.
+    const nothing: Synthesized = {
+      amis: v2.amis.map((s) => ({ ...s, properties: { ...s.properties, Accounts: [], OrganizationArns: [], OrganizationalUnitArns: [] } })),
+      desktop: { ...v2.desktop, properties: { ...v2.desktop.properties, Accounts: [] } },
+    };
+    await show('after Delete: only the console shares remain (verdict per image)', nothing);
   } finally {
     ec2.destroy();
     kms.destroy();
     workspaces.destroy();
     await moto.stop();
   }
+  if (!allAsDeclared) {
+    console.error('some image differs from what the app declares');
+    process.exitCode = 1;
+  }
 }
 
-function printTable(title: string, header: string[], rows: string[][]): void {
+function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
-  console.log(`\n== ${title}`);
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
-  console.log('');
 }
 
 main().catch((err) => {

@@ -8,6 +8,7 @@ want=$(sha256sum "$req" | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
+echo "installing moto (the local AWS) into .venv from PyPI: about 20 s, once"
 python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
 echo "$want" > "$stamp"

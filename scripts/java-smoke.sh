@@ -23,17 +23,22 @@ if [ ! -f "$artifact_dir/$version/cdk-shared-images-$version.jar" ]; then
   echo "package.json says $version; testing the version dist/java holds: $built"
   version=$built
 fi
+# Maven 3.8 writes a colour reset (ESC[0m) for each line that -q leaves out, even in batch mode.
+plain() { sed -u 's/\x1b\[[0-9;]*m//g'; }
 # dist/java is rebuilt in place under the same version, and Maven never re-fetches a release it has cached in
 # its local repository (~/.m2): forget the cached copy first. (Inside the test build this would be too late:
 # Maven resolves the dependencies before the first plugin runs.) Run outside any project: no pom.xml here.
 mvn -B -q --no-transfer-progress \
   org.apache.maven.plugins:maven-dependency-plugin:3.6.1:purge-local-repository \
-  -DmanualInclude=io.github.cdk-shared-images:cdk-shared-images -DreResolve=false
+  -DmanualInclude=io.github.cdk-shared-images:cdk-shared-images -DreResolve=false 2>&1 | plain
 rm -rf test/java-smoke/target/surefire-reports
+# The jsii runtime unpacks itself into java.io.tmpdir (/tmp, whatever TMPDIR says) and leaves it there.
+java_tmp=$(mktemp -d)
+trap 'rm -rf "$java_tmp"' EXIT
 status=0
 mvn -B --no-transfer-progress -f test/java-smoke/pom.xml \
-  -Dcdk.version="$cdk_version" -Dshared-images.version="$version" \
-  test || status=$?
+  -Dcdk.version="$cdk_version" -Dshared-images.version="$version" -DargLine="-Djava.io.tmpdir=$java_tmp" \
+  test 2>&1 | plain || status=$?
 # Surefire's reports join the others in test-reports/ (the test command's closing line sums them).
 mkdir -p test-reports
 for report in test/java-smoke/target/surefire-reports/TEST-*.xml; do

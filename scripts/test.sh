@@ -10,21 +10,27 @@
 # test-reports/ (jest, the Python, Java and Go smoke tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/steps.sh
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
 # Node 20 is end-of-life: jsii's banner for that has its own switch.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
-# npm ci cannot be used: the lockfile made on this registry lacks some non-Linux optional packages.
-npm install --no-audit --no-fund --loglevel=error
+# Every tool's temporary files go into one folder, removed at the end: nothing is left in /tmp.
+run_tmp=$(mktemp -d)
+export TMPDIR=$run_tmp
 summary() {
+  rm -rf "$run_tmp"
+  steps_summary
   node scripts/junit-summary.js test-reports/*.xml || true
 }
 trap summary EXIT
+step "npm packages and moto, side by side (fresh clone: about 1 min; then 2 s)" install_dependencies
 rm -f test-reports/*.xml
-npx projen test
+step "bundle, type-check, jest (construct, handler, emulator tests), eslint, integ: about 4 min" \
+  projen_task test
 if [ "${SKIP_PACKAGING:-}" != "1" ]; then
-  npx projen ci:package
-  npx projen ci:python-smoke
-  npx projen ci:java-smoke
-  npx projen ci:go-smoke
-  npx projen ci:cfn-lint
+  step "jsii compile, docs check, jsii-pacmak for every language: about 2 min" projen_task ci:package
+  step "Python smoke test (the wheel, aws-cdk-lib from PyPI, pytest): about 1 min" projen_task ci:python-smoke
+  step "Java smoke test (Maven, JUnit): about 30 s" projen_task ci:java-smoke
+  step "Go smoke test (go test): about 50 s the first time" projen_task ci:go-smoke
+  step "cfn-lint over every synthesized template: about 10 s" projen_task ci:cfn-lint
 fi
