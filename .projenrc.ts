@@ -10,6 +10,8 @@ const SDK_DEPS = [
   '@aws-sdk/client-ec2@3.1169.0',
   '@aws-sdk/client-kms@3.1162.0',
   '@aws-sdk/client-workspaces@3.1048.0',
+  // The record of which resource holds which share (Parameter Store; see DESIGN.md, "Ownership").
+  '@aws-sdk/client-ssm@3.1169.0',
   // The KMS client's retry strategy (KMS's LimitExceededException is a quota, not throttling):
   // the version the clients above resolve to.
   '@smithy/core@3.41.0',

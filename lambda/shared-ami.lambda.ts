@@ -13,15 +13,20 @@ import {
   grantName, granteesFor, KeyInfo, keyProblem, mergeByArn, OwnGrant, ownGrants, planGrants, snapshotsByKey,
 } from './ami/kms-plan';
 import {
-  AMI_ID, AmiShareSpec, CurrentState, declaredLaunchPermissions, explainFailure, explainKeyFailure, explainSnapshotsLeft, imageProblem,
-  involvesSnapshots, isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf,
+  AMI_ID, AmiShareSpec, CurrentState, declaredLaunchPermissions, declaredSnapshotAccounts, Release, explainFailure, explainKeyFailure,
+  explainSnapshotsLeft, imageProblem, involvesSnapshots, isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges,
+  recipientName, snapshotIdsOf,
 } from './ami/plan';
+import * as claims from './common/claims-adapter';
 import { awsErrorCode, ShareError } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
-import { decideGuard, remainingAfterOwnRevoke } from './common/guard';
+import { decideGuard, remainingAfterOwnRevoke, withHolders } from './common/guard';
 import { log } from './common/log';
+import {
+  claimedMeanwhile, ClaimOwner, claimOwner, decideOwnership, heldKeys, holdersOf, Record_, sameClaim, splitClaims,
+} from './common/ownership';
 import { unique } from './common/sets';
 import { SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
 
@@ -29,6 +34,7 @@ export async function handler(event: CloudFormationCustomResourceEvent): Promise
   const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
   log({ requestType: event.RequestType, physicalId, properties: ownProperties(event.ResourceProperties) });
   aws.startInvocation();
+  claims.startInvocation();
   switch (event.RequestType) {
     case 'Create': return onCreate(event);
     case 'Update': return onUpdate(event);
@@ -74,8 +80,8 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
     return { PhysicalResourceId: event.PhysicalResourceId };
   }
   const run = runContext(event, imageId);
-  await converge(run, { ...spec, imageId }, undefined);
-  if (spec.guardImage) await guardAndRetire(run, spec);
+  const { record, released } = await converge(run, { ...spec, imageId }, undefined);
+  if (spec.guardImage) await guardAndRetire(run, spec, record, released);
   return { PhysicalResourceId: event.PhysicalResourceId };
 }
 
@@ -85,7 +91,7 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
  * revoking them all); then, if asked, it is deregistered, with its snapshots in the same call.
  * See DESIGN.md, "Retiring an image".
  */
-async function guardAndRetire(run: RunContext, spec: AmiShareSpec): Promise<void> {
+async function guardAndRetire(run: RunContext, spec: AmiShareSpec, record: Record_, released: Release): Promise<void> {
   const { imageId, account } = run;
   const fail = (err: unknown): never => {
     throw new ShareError(explainFailure(err, imageId, undefined, account));
@@ -94,8 +100,8 @@ async function guardAndRetire(run: RunContext, spec: AmiShareSpec): Promise<void
   if (isGone(image)) return;
   const held = (await aws.launchPermissions(imageId).catch(fail)).map(launchPermissionKey).filter((k): k is string => !!k);
   // EC2 reads lag writes: the read may still show what this resource revoked a moment ago.
-  const remaining = remainingAfterOwnRevoke(held, declaredLaunchPermissions(spec));
-  const decision = decideGuard(`AMI ${imageId}`, remaining.map(recipientName), spec.forceUnshare);
+  const remaining = remainingAfterOwnRevoke(held, released.launch);
+  const decision = decideGuard(`AMI ${imageId}`, remaining.map((k) => withHolders(recipientName(k), holdersOf(k, record.others))), spec.forceUnshare);
   if (decision.action === 'block') throw new ShareError(decision.message);
   if (decision.action === 'force') {
     log({ forceUnshare: decision.revoke });
@@ -119,26 +125,35 @@ async function guardAndRetire(run: RunContext, spec: AmiShareSpec): Promise<void
   if (stillThere.length > 0) throw new ShareError(explainSnapshotsLeft(imageId, stillThere));
 }
 
-/** Who is acting on which image: the stack's account and region, and this resource's grant name. */
+/** Who is acting on which image: the stack's account and region, this resource's grant name and claim. */
 interface RunContext extends StackContext {
   readonly imageId: string;
   readonly grantName: string;
+  readonly claim: ClaimOwner;
 }
 
 function runContext(event: CloudFormationCustomResourceEvent, imageId: string): RunContext {
-  return { ...stackContext(event), imageId, grantName: grantName(event.StackId, event.LogicalResourceId, imageId) };
+  return {
+    ...stackContext(event),
+    imageId,
+    grantName: grantName(event.StackId, event.LogicalResourceId, imageId),
+    claim: claimOwner(event.StackId, event.LogicalResourceId),
+  };
 }
 
-/** The grants this resource holds once a change is applied. */
-interface HeldGrants {
+/** The grants this resource holds once a change is applied, and the image's record of ownership as read. */
+interface Converged {
   readonly grantIds: string[];
+  readonly record: Record_;
+  /** What this event revoked (or found gone): a lagging read may still show it. */
+  readonly released: Release;
 }
 
 /**
  * Reads the image, its permissions and its keys' grants, plans the delta from `before` to
  * `after`, and applies it. Every check and read happens before the first change.
  */
-async function converge(run: RunContext, before: AmiShareSpec | undefined, after: AmiShareSpec | undefined): Promise<HeldGrants> {
+async function converge(run: RunContext, before: AmiShareSpec | undefined, after: AmiShareSpec | undefined): Promise<Converged> {
   const { imageId, account } = run;
   const deleting = after === undefined;
   const fail = (err: unknown): never => {
@@ -147,7 +162,8 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
   const image = await aws.describeImage(imageId).catch(fail);
   if (deleting && isGone(image)) {
     log({ skip: `AMI ${imageId} no longer exists: its launch permissions went with it` });
-    return { grantIds: [] };
+    await claims.deleteClaim(imageId, run.claim.claimId).catch(fail);
+    return { grantIds: [], record: { others: [] }, released: { launch: [], snapshots: [] } };
   }
   if (!deleting) {
     const problem = imageProblem(imageId, image, account, run.region);
@@ -157,10 +173,12 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
   let current: CurrentState;
   let keys: KeyInfo[] = [];
   let ours: OwnGrant[] = [];
+  let record: Record_;
   try {
+    record = splitClaims(await claims.readClaims(imageId), run.claim.claimId);
     const launch = (await aws.launchPermissions(imageId)).map(launchPermissionKey).filter((k): k is string => !!k);
     const snapshotPermissions: Record<string, string[]> = {};
-    if (involvesSnapshots(before, after)) {
+    if (involvesSnapshots(before, after) || heldKeys(record.own, 'snapshots').length > 0) {
       for (const snapshotId of snapshotIdsOf(image!)) {
         snapshotPermissions[snapshotId] = await aws.createVolumePermissions(snapshotId);
       }
@@ -178,7 +196,10 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
       }
     }
   } catch (err) {
-    if (deleting && ['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable'].includes(awsErrorCode(err) ?? '')) return { grantIds: [] };
+    if (deleting && ['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable'].includes(awsErrorCode(err) ?? '')) {
+      await claims.deleteClaim(imageId, run.claim.claimId).catch(fail);
+      return { grantIds: [], record: { others: [] }, released: { launch: [], snapshots: [] } };
+    }
     return fail(err);
   }
   if (after) {
@@ -188,12 +209,45 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
 
   const customerKeys = keys.filter((k) => k.manager !== 'AWS').map((k) => k.arn);
   const grants = planGrants(customerKeys, granteesFor(after, run.partition), ours, new Set(granteesFor(before, run.partition)));
-  const steps = planChanges(before, after, imageId, current, grants);
-  log({ imageId, plan: steps.map((s) => s.description) });
-  const applied = await applyPlan(run, steps, deleting, before === undefined);
+  const ownership = decideOwnership(run.claim, record,
+    { shares: declaredLaunchPermissions(after), snapshots: declaredSnapshotAccounts(after) },
+    { shares: declaredLaunchPermissions(before), snapshots: declaredSnapshotAccounts(before) },
+    { shares: new Set(current.launchPermissions), snapshots: new Set(Object.values(current.snapshotPermissions).flat()) },
+    (after ?? before)?.takeOver ?? false);
+  const release: Release = { launch: ownership.release.shares, snapshots: ownership.release.snapshots };
+  const steps = planChanges(before, after, imageId, current, grants, release);
+  log({ imageId, plan: steps.map((s) => s.description), keep: ownership.kept });
+  // The claim is written before the first grant and removed after the last revoke, so that no other
+  // resource ever sees a share of this one without its claim.
+  if (!sameClaim(record.own, ownership.claim) && (!deleting || record.own)) await claims.writeClaim(imageId, ownership.claim).catch(fail);
+  let applied;
+  try {
+    applied = await applyPlan(run, steps, deleting, before === undefined);
+  } catch (err) {
+    // A failed Create undid its shares (applyPlan): its claim goes too, unless an earlier delivery made it.
+    if (before === undefined && !record.own) await claims.deleteClaim(imageId, run.claim.claimId).catch(() => undefined);
+    throw err;
+  }
+  await restoreClaimedByOthers(run, release);
+  if (deleting) await claims.deleteClaim(imageId, run.claim.claimId).catch(fail);
   const gone = new Set(applied.revoked);
   const held = unique([...ours.map((g) => g.grantId), ...applied.ensured]).filter((id) => !gone.has(id)).sort();
-  return { grantIds: held };
+  return { grantIds: held, record, released: release };
+}
+
+/**
+ * After revoking, reads the claims again: a recipient that another resource claimed meanwhile (two
+ * deployments on one image at the same moment) gets its share back. The other resource wrote its
+ * claim before granting, so either this read sees the claim, or its grant comes after this revoke.
+ */
+async function restoreClaimedByOthers(run: RunContext, release: Release): Promise<void> {
+  if (release.launch.length === 0 && release.snapshots.length === 0) return;
+  const others = splitClaims(await claims.readClaims(run.imageId), run.claim.claimId).others;
+  const launch = claimedMeanwhile(release.launch, others);
+  if (launch.length > 0) {
+    log({ restore: launch, why: 'claimed by another resource while this one revoked' });
+    await aws.modifyLaunchPermissions(run.imageId, launch.map(launchPermissionFromKey), []);
+  }
 }
 
 /** KMS answers for a key that is deleted or pending deletion. */
@@ -221,7 +275,7 @@ async function discoverKeys(run: RunContext, image: Image, deleting: boolean): P
 /** Grant ids travel back only while they fit well inside CloudFormation's 4 KB response. */
 const MAX_GRANT_IDS_LENGTH = 2000;
 
-function respond(run: RunContext, grants: HeldGrants): OnEventResponse {
+function respond(run: RunContext, grants: Pick<Converged, 'grantIds'>): OnEventResponse {
   const ids = grants.grantIds.join(',');
   const data: SharedAmiResourceAttributes = {
     ImageId: run.imageId,

@@ -19,12 +19,14 @@ import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
   CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
+import * as claims from './common/claims-adapter';
 import { awsErrorCode, isThrottling, isTransient, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
-import { decideGuard, remainingAfterOwnRevoke } from './common/guard';
+import { decideGuard, remainingAfterOwnRevoke, withHolders } from './common/guard';
 import { log } from './common/log';
+import { claimedMeanwhile, ClaimOwner, claimOwner, decideOwnership, holdersOf, Record_, sameClaim, splitClaims } from './common/ownership';
 import { pollUntil } from './common/retry';
 import { Outcome, runBounded } from './workspaces/concurrency';
 import {
@@ -53,6 +55,7 @@ export async function handler(
   const completion = completionOf(event);
   log({ call: completion ? 'isComplete' : 'onEvent', requestType: event.RequestType, physicalId, completion, properties: ownProperties(event.ResourceProperties) });
   workspaces.startInvocation();
+  claims.startInvocation();
   if (completion) return isComplete(event as IsCompleteEvent, completion);
   switch (event.RequestType) {
     case 'Create': return onCreate(event);
@@ -69,13 +72,13 @@ export async function handler(
 async function onCreate(
   event: CloudFormationCustomResourceCreateEvent | CloudFormationCustomResourceUpdateEvent,
 ): Promise<WorkspaceImageOnEventResponse> {
-  const ctx = stackContext(event);
+  const ctx = contextOf(event);
   const spec = parseWorkspaceImageProperties(ownProperties(event.ResourceProperties), 'strict');
   return shareOrWait(ctx, spec.imageId, undefined, spec);
 }
 
 async function onUpdate(event: CloudFormationCustomResourceUpdateEvent): Promise<WorkspaceImageOnEventResponse> {
-  const ctx = stackContext(event);
+  const ctx = contextOf(event);
   const after = parseWorkspaceImageProperties(ownProperties(event.ResourceProperties), 'strict');
   const before = parseWorkspaceImageProperties(ownProperties(event.OldResourceProperties), 'lenient');
   const inEffect = imageIdFromPhysicalId(SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, WORKSPACE_IMAGE_ID, event.PhysicalResourceId) ?? before.imageId;
@@ -103,18 +106,19 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
     log({ skip: `RemovalPolicy retain: the shares of ${imageId} stay${spec.deleteImage ? ', so the image is not deleted either' : ''}` });
     return done;
   }
-  const ctx = stackContext(event);
+  const ctx = contextOf(event);
   const image = await read(ctx, imageId, () => workspaces.describeImage(imageId));
   const skip = nothingToRevoke(imageId, image, ctx.account);
   if (skip) {
     log({ skip });
+    await read(ctx, imageId, () => claims.deleteClaim(imageId, ctx.claim.claimId));
     return done;
   }
-  const exists = await converge(ctx, imageId, image!, { ...spec, imageId }, undefined);
+  const { exists, record, released } = await converge(ctx, imageId, image!, { ...spec, imageId }, undefined);
   if (!exists || plan === 'revoke') return done;
   // The app owns the image's lifetime. Our own shares are gone; anyone else's block the deletion
   // (or are revoked, when forced), and nothing is deleted while one remains.
-  if (!await guard(ctx, imageId, image!, spec)) return done;
+  if (!await guard(ctx, imageId, image!, spec, record, released)) return done;
   if (plan === 'delete-image') await deleteImage(ctx, imageId);
   return done;
 }
@@ -124,11 +128,13 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
  * share, and refuses (ShareError) or, when forced, unshares them all. Returns false when the image
  * turned out to be gone already.
  */
-async function guard(ctx: StackContext, imageId: string, image: WorkspaceImage, spec: WorkspaceShareSpec): Promise<boolean> {
+async function guard(
+  ctx: Context, imageId: string, image: WorkspaceImage, spec: WorkspaceShareSpec, record: Record_, released: readonly string[],
+): Promise<boolean> {
   let remaining: string[];
   try {
     // The read lags writes: it may still show the accounts this resource unshared a moment ago.
-    remaining = remainingAfterOwnRevoke(await workspaces.sharedAccounts(imageId), spec.accounts);
+    remaining = remainingAfterOwnRevoke(await workspaces.sharedAccounts(imageId), released);
   } catch (err) {
     if (awsErrorCode(err) === 'ResourceNotFoundException') {
       log({ skip: `WorkSpaces image ${imageId} no longer exists: nothing left to guard or delete` });
@@ -136,11 +142,11 @@ async function guard(ctx: StackContext, imageId: string, image: WorkspaceImage, 
     }
     throw new ShareError(explainFailure(err, imageId, undefined, ctx.account, image));
   }
-  const decision = decideGuard(`WorkSpaces image ${imageId}`, remaining, spec.forceUnshare);
+  const decision = decideGuard(`WorkSpaces image ${imageId}`, remaining.map((a) => withHolders(a, holdersOf(a, record.others))), spec.forceUnshare);
   log({ imageId, guard: decision.action, stillSharedWith: remaining });
   if (decision.action === 'block') throw new ShareError(decision.message);
   if (decision.action === 'force') {
-    const changes: PermissionChange[] = decision.revoke.map((account) => ({ account, allow: false }));
+    const changes: PermissionChange[] = remaining.map((account) => ({ account, allow: false }));
     const outcomes = await runBounded(changes, SHARE_CONCURRENCY, (change) => applyChange(imageId, change), { stopOnFailure: true });
     const failed: FailedChange[] = outcomes.flatMap((o) => (o.status === 'rejected'
       ? [{ change: o.item, message: explainFailure(o.error, imageId, o.item, ctx.account, image) }]
@@ -170,7 +176,7 @@ async function deleteImage(ctx: StackContext, imageId: string): Promise<void> {
  * (changing nothing) while it is PENDING, fails on anything else.
  */
 async function shareOrWait(
-  ctx: StackContext, imageId: string, before: WorkspaceShareSpec | undefined, after: WorkspaceShareSpec,
+  ctx: Context, imageId: string, before: WorkspaceShareSpec | undefined, after: WorkspaceShareSpec,
 ): Promise<WorkspaceImageOnEventResponse> {
   const image = await read(ctx, imageId, () => workspaces.describeImage(imageId));
   const verdict = assessImage(imageId, image, ctx.account, ctx.region);
@@ -190,7 +196,7 @@ async function shareOrWait(
 
 async function isComplete(event: IsCompleteEvent, completion: Completion): Promise<IsCompleteResponse> {
   if (completion.Step === 'done') return { IsComplete: true };
-  const ctx = stackContext(event);
+  const ctx = contextOf(event);
   const after = parseWorkspaceImageProperties(ownProperties(event.ResourceProperties), 'strict');
   if (after.imageId !== completion.ImageId) {
     throw new ShareError(`The isComplete call waits for WorkSpaces image ${completion.ImageId} but the resource declares ${after.imageId}: deploy again.`);
@@ -221,23 +227,57 @@ async function isComplete(event: IsCompleteEvent, completion: Completion): Promi
  * false when, on a Delete, the image turned out to be gone (its shares went with it).
  */
 async function converge(
-  ctx: StackContext, imageId: string, image: WorkspaceImage, before: WorkspaceShareSpec | undefined, after: WorkspaceShareSpec | undefined,
-): Promise<boolean> {
+  ctx: Context, imageId: string, image: WorkspaceImage, before: WorkspaceShareSpec | undefined, after: WorkspaceShareSpec | undefined,
+): Promise<Converged> {
   const deleting = after === undefined;
   let current: string[];
+  let record: Record_;
   try {
+    record = splitClaims(await claims.readClaims(imageId), ctx.claim.claimId);
     current = await workspaces.sharedAccounts(imageId);
   } catch (err) {
     if (deleting && awsErrorCode(err) === 'ResourceNotFoundException') {
       log({ skip: `WorkSpaces image ${imageId} no longer exists: its shares went with it` });
-      return false;
+      await read(ctx, imageId, () => claims.deleteClaim(imageId, ctx.claim.claimId));
+      return { exists: false, record: { others: [] }, released: [] };
     }
     throw new ShareError(explainFailure(err, imageId, undefined, ctx.account, image));
   }
 
-  const changes = planChanges(before, after, current);
-  log({ imageId, sharedWith: current.length, plan: describeChanges(changes) });
-  if (changes.length === 0) return true;
+  const none: string[] = [];
+  const ownership = decideOwnership(ctx.claim, record, { shares: after?.accounts ?? [], snapshots: none },
+    { shares: before?.accounts ?? [], snapshots: none }, { shares: new Set(current), snapshots: new Set() }, (after ?? before)?.takeOver ?? false);
+  const released = ownership.release.shares;
+  const changes = planChanges(before, after, current, released);
+  log({ imageId, sharedWith: current.length, plan: describeChanges(changes), keep: ownership.kept });
+  // The claim is written before the first share and removed after the last unshare (DESIGN.md, "Ownership").
+  if (!sameClaim(record.own, ownership.claim) && (!deleting || record.own)) {
+    await read(ctx, imageId, () => claims.writeClaim(imageId, ownership.claim));
+  }
+  try {
+    await applyChanges(ctx, imageId, image, before, deleting, changes);
+  } catch (err) {
+    // A failed Create undid its shares: its claim goes too, unless an earlier delivery made it.
+    if (before === undefined && !deleting && !record.own) await claims.deleteClaim(imageId, ctx.claim.claimId).catch(() => undefined);
+    throw err;
+  }
+  if (released.length > 0) {
+    // Put back what another resource claimed while this one unshared it (DESIGN.md, "Ownership").
+    const others = splitClaims(await read(ctx, imageId, () => claims.readClaims(imageId)), ctx.claim.claimId).others;
+    for (const account of claimedMeanwhile(released, others)) await applyChange(imageId, { account, allow: true });
+  }
+  if (deleting) await read(ctx, imageId, () => claims.deleteClaim(imageId, ctx.claim.claimId));
+  return { exists: true, record, released };
+}
+
+/**
+ * Applies the changes, SHARE_CONCURRENCY at a time; after a failure no new call starts. A failed
+ * Create undoes what it applied (CloudFormation sends no Delete after a failed Create).
+ */
+async function applyChanges(
+  ctx: Context, imageId: string, image: WorkspaceImage, before: WorkspaceShareSpec | undefined, deleting: boolean, changes: PermissionChange[],
+): Promise<void> {
+  if (changes.length === 0) return;
 
   const outcomes = await runBounded(changes, SHARE_CONCURRENCY, (change) => applyChange(imageId, change), { stopOnFailure: true });
   const failed: FailedChange[] = outcomes.flatMap((o) => (o.status === 'rejected'
@@ -270,7 +310,20 @@ async function converge(
     const more = others.length > 0 ? ` ${others.length} more call${others.length === 1 ? '' : 's'} failed too.` : '';
     throw new ShareError(`${first.message}${more}${undoneSentence(undo.map((c) => c.account), stuck)}`);
   }
-  return true;
+}
+
+/** The stack's account and region, and whose claim this resource writes. */
+type Context = StackContext & { readonly claim: ClaimOwner };
+
+function contextOf(event: CloudFormationCustomResourceEvent): Context {
+  return { ...stackContext(event), claim: claimOwner(event.StackId, event.LogicalResourceId) };
+}
+
+/** After converge: whether the image still exists, its record as read, and what this event unshared. */
+interface Converged {
+  readonly exists: boolean;
+  readonly record: Record_;
+  readonly released: string[];
 }
 
 /** Reads of the permissions while an unshare's refusal may mean "not shared" (a few seconds in all). */

@@ -133,6 +133,17 @@ export interface SharedAmiProps {
    * @default false
    */
   readonly forceUnshareOnRemoval?: boolean;
+
+  /**
+   * Take over shares of the image that exist before this construct declares them (made by hand,
+   * by another tool, in a migration). By default such a share is left alone: dropping its
+   * recipient from this construct, or deleting the construct, never revokes it. With `true`, a
+   * declared recipient that already holds a share becomes this construct's, so dropping it later
+   * revokes it. Shares that other constructs of this library hold are never taken over.
+   *
+   * @default false
+   */
+  readonly takeOverExistingShares?: boolean;
 }
 
 /**
@@ -232,6 +243,7 @@ export class SharedAmi extends Construct {
       DeclaredKeyArns: keys.map((k) => k.keyArn),
       ...guard,
       DeleteSnapshots: String(props.deleteSnapshotsOnRemoval ?? false),
+      TakeOverExistingShares: String(props.takeOverExistingShares ?? false),
     };
     this.resource = new CustomResource(this, 'Resource', {
       resourceType: SHARED_AMI_RESOURCE_TYPE,

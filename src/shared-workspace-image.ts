@@ -73,6 +73,17 @@ export interface SharedWorkspaceImageProps {
    * @default false
    */
   readonly forceUnshareOnRemoval?: boolean;
+
+  /**
+   * Take over shares of the image that exist before this construct declares them (made by hand,
+   * by another tool, in a migration). By default such a share is left alone: dropping its
+   * recipient from this construct, or deleting the construct, never unshares it. With `true`, a
+   * declared recipient that already holds a share becomes this construct's, so dropping it later
+   * unshares it. Shares that other constructs of this library hold are never taken over.
+   *
+   * @default false
+   */
+  readonly takeOverExistingShares?: boolean;
 }
 
 /**
@@ -143,6 +154,7 @@ export class SharedWorkspaceImage extends Construct {
       Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
       RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
       ...guard,
+      TakeOverExistingShares: String(props.takeOverExistingShares ?? false),
     };
     this.resource = new CustomResource(this, 'Resource', {
       resourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE,

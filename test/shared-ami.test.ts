@@ -54,6 +54,15 @@ describe('SharedAmi resource properties', () => {
     });
   });
 
+  test('takeOverExistingShares reaches the handler; off by default', () => {
+    const s = stack();
+    new SharedAmi(s, 'Default', { imageId: AMI, accounts: ['111111111111'] });
+    new SharedAmi(s, 'Migrating', { imageId: 'ami-0fedcba9876543210', accounts: ['111111111111'], takeOverExistingShares: true });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { ImageId: AMI, TakeOverExistingShares: 'false' });
+    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { ImageId: 'ami-0fedcba9876543210', TakeOverExistingShares: 'true' });
+  });
+
   test('RemovalPolicy.RETAIN tells the handler to keep the shares', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.RETAIN });
@@ -155,7 +164,13 @@ describe('IAM: one policy per share on the shared role, least privilege', () => 
     // the shared role holds only logs and DescribeImages
     const roleDefault = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('HandlerRoleDefaultPolicy'))![1];
     const actions = roleDefault.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
-    expect(actions.sort()).toEqual(['ec2:DescribeImages', 'ec2:DescribeSnapshots', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actions.sort()).toEqual([
+      'ec2:DescribeImages', 'ec2:DescribeSnapshots', 'logs:CreateLogStream', 'logs:PutLogEvents',
+      'ssm:DeleteParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter',
+    ]);
+    // the record of ownership: the library's own Parameter Store folder, nothing else
+    const record = roleDefault.Properties.PolicyDocument.Statement.find((st: { Action: string[] }) => [st.Action].flat().includes('ssm:PutParameter'));
+    expect(record.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:eu-west-1:123456789012:parameter/cdk-shared-images/claims/*']] });
   });
 
   test('snapshot permissions only when shareSnapshots, scoped to the region\'s snapshots', () => {

@@ -31,6 +31,15 @@ function sharePolicies(t: Template) {
 const imageArn = (rest: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:workspaces:eu-west-1:123456789012:workspaceimage/${rest}`]] });
 
 describe('SharedWorkspaceImage resource properties', () => {
+  test('takeOverExistingShares reaches the handler; off by default', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Default', { imageId: WSI, accounts: [A] });
+    new SharedWorkspaceImage(s, 'Migrating', { imageId: WSI_2, accounts: [A], takeOverExistingShares: true });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, { ImageId: WSI, TakeOverExistingShares: 'false' });
+    t.hasResourceProperties(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, { ImageId: WSI_2, TakeOverExistingShares: 'true' });
+  });
+
   test('sends exactly the contract keys', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A, B] });
@@ -188,7 +197,9 @@ describe('IAM: one policy per share on the shared role, least privilege', () => 
     const statements = roleDefault.Properties.PolicyDocument.Statement;
     expect(statements).toContainEqual({ Action: 'workspaces:DescribeWorkspaceImages', Effect: 'Allow', Resource: '*' });
     const actions = statements.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
-    expect(actions.sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'workspaces:DescribeWorkspaceImages']);
+    expect(actions.sort()).toEqual([
+      'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:DeleteParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter', 'workspaces:DescribeWorkspaceImages',
+    ]);
   });
 
   test('a token image id gets this account\'s images in this region, so the old image can still be unshared after a replacement', () => {

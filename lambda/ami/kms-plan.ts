@@ -39,7 +39,7 @@ export interface OwnGrant {
 export interface GrantToEnsure {
   readonly keyArn: string;
   readonly grantee: string;
-  readonly listed: string[];
+  readonly listed?: string[];
 }
 
 export interface GrantPlan {

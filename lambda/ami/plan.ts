@@ -34,6 +34,8 @@ export interface AmiShareSpec {
   readonly deleteSnapshots: boolean;
   /** The guard revokes every remaining share instead of refusing. */
   readonly forceUnshare: boolean;
+  /** Shares made by hand before the declaration become this resource's (see DESIGN.md, "Ownership"). */
+  readonly takeOver: boolean;
 }
 
 const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
@@ -70,6 +72,7 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
   const deleteImage = read.flag('DeleteImage', false);
   const deleteSnapshots = read.flag('DeleteSnapshots', false);
   const forceUnshare = read.flag('ForceUnshare', false);
+  const takeOver = read.flag('TakeOverExistingShares', false);
   const removal = read.removal();
   if (mode === 'strict') {
     const total = accounts.length + organizationArns.length + organizationalUnitArns.length;
@@ -90,6 +93,7 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
     deleteImage,
     deleteSnapshots: deleteImage && deleteSnapshots,
     forceUnshare,
+    takeOver,
   };
 }
 
@@ -192,6 +196,12 @@ export interface Step {
   readonly listed?: string[];
 }
 
+/** What this resource revokes, as its record of ownership decides (launch-permission keys; accounts). */
+export interface Release {
+  readonly launch: string[];
+  readonly snapshots: string[];
+}
+
 /** Current permissions read from AWS before any change. */
 export interface CurrentState {
   readonly launchPermissions: string[];
@@ -206,7 +216,7 @@ export interface CurrentState {
  */
 export function planChanges(
   before: AmiShareSpec | undefined, after: AmiShareSpec | undefined, imageId: string, current: CurrentState,
-  grants: GrantPlan = { create: [], revoke: [] },
+  grants: GrantPlan = { create: [], revoke: [] }, release?: Release,
 ): Step[] {
   const steps: Step[] = [];
   // Keys first, so that a consumer who sees the AMI can launch it; revocations of keys last.
@@ -218,7 +228,9 @@ export function planChanges(
   for (const keyArn of unique(grants.create.map((g) => g.keyArn))) {
     steps.push({ kind: 'await-grants', target: keyArn, add: [], remove: [], description: `wait until KMS lists the new grants on ${keyArn}` });
   }
-  const launch = reconcileLagging(declaredLaunchPermissions(before), declaredLaunchPermissions(after), current.launchPermissions);
+  const lagging = reconcileLagging(declaredLaunchPermissions(before), declaredLaunchPermissions(after), current.launchPermissions);
+  // With a record of ownership, what to revoke is what the record lets go (see ../common/ownership).
+  const launch = { add: lagging.add, remove: release?.launch ?? lagging.remove };
   const ops = [...launch.add.map((k) => ({ op: 'add' as const, k })), ...launch.remove.map((k) => ({ op: 'remove' as const, k }))];
   for (const batch of chunks(ops, LAUNCH_PERMISSION_BATCH)) {
     const add = batch.filter((o) => o.op === 'add').map((o) => o.k);
@@ -226,7 +238,8 @@ export function planChanges(
     steps.push({ kind: 'launch', target: imageId, add, remove, description: `launch permissions on ${imageId} ${describeDelta({ add, remove })}` });
   }
   for (const [snapshotId, holders] of Object.entries(current.snapshotPermissions)) {
-    const d = reconcileLagging(declaredSnapshotAccounts(before), declaredSnapshotAccounts(after), holders);
+    const lag = reconcileLagging(declaredSnapshotAccounts(before), declaredSnapshotAccounts(after), holders);
+    const d = { add: lag.add, remove: release?.snapshots ?? lag.remove };
     for (const add of chunks(d.add, SNAPSHOT_PERMISSION_BATCH)) {
       steps.push({ kind: 'snapshot', target: snapshotId, add, remove: [], description: `createVolumePermission on ${snapshotId} ${describeDelta({ add, remove: [] })}` });
     }

@@ -35,3 +35,8 @@ export function remainingAfterOwnRevoke(read: readonly string[], own: readonly s
   const mine = new Set(own);
   return [...new Set(read)].filter((r) => !mine.has(r));
 }
+
+/** A recipient for the guard's message, with the other resources that hold it where the record knows them. */
+export function withHolders(recipient: string, holders: readonly string[]): string {
+  return holders.length > 0 ? `${recipient} (held by ${holders.join(', ')})` : recipient;
+}

@@ -24,6 +24,8 @@ export interface WorkspaceShareSpec {
   readonly deleteImage: boolean;
   /** The guard unshares every remaining account instead of refusing. */
   readonly forceUnshare: boolean;
+  /** Shares made by hand before the declaration become this resource's (see DESIGN.md, "Ownership"). */
+  readonly takeOver: boolean;
 }
 
 /** UpdateWorkspaceImagePermission calls in flight at once (one call per account). */
@@ -51,11 +53,12 @@ export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode
   const guardImage = read.flag('GuardImage', false);
   const deleteImage = read.flag('DeleteImage', false);
   const forceUnshare = read.flag('ForceUnshare', false);
+  const takeOver = read.flag('TakeOverExistingShares', false);
   if (mode === 'strict') {
     if (accounts.length === 0 && read.problems.length === 0) read.check('no account: give at least one 12-digit account id');
     read.throwIfInvalid('SharedWorkspaceImage');
   }
-  return { imageId: read.imageId(), accounts, removal, guardImage, deleteImage, forceUnshare };
+  return { imageId: read.imageId(), accounts, removal, guardImage, deleteImage, forceUnshare, takeOver };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,11 +184,14 @@ export interface PermissionChange {
  */
 export function planChanges(
   before: WorkspaceShareSpec | undefined, after: WorkspaceShareSpec | undefined, current: readonly string[],
+  release?: readonly string[],
 ): PermissionChange[] {
   const delta = reconcileLagging(before?.accounts ?? [], after?.accounts ?? [], current);
+  // With a record of ownership, what to unshare is what the record lets go (see ../common/ownership).
+  const remove = release ?? delta.remove;
   return [
     ...delta.add.map((account) => ({ account, allow: true })),
-    ...delta.remove.map((account) => ({ account, allow: false })),
+    ...remove.map((account) => ({ account, allow: false })),
   ];
 }
 

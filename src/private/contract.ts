@@ -41,12 +41,15 @@ export interface SharedAmiResourceProperties {
   readonly DeleteSnapshots: string;
   /** 'true': the guard revokes every remaining share instead of refusing. */
   readonly ForceUnshare: string;
+  /** 'true': shares made by hand before this resource declared them become its own (revoked when dropped). */
+  readonly TakeOverExistingShares?: string;
 }
 
 /** Every key a SharedAmi resource may carry; the handler rejects anything else. */
 export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = [
   'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots', 'RemovalPolicy',
   'KmsGrants', 'AutoScalingRoleGrants', 'DeclaredKeyArns', 'GuardImage', 'DeleteImage', 'DeleteSnapshots', 'ForceUnshare',
+  'TakeOverExistingShares',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedAmi resource returns. */
@@ -100,11 +103,13 @@ export interface SharedWorkspaceImageResourceProperties {
   readonly DeleteImage: string;
   /** 'true': the guard unshares every remaining account instead of refusing. */
   readonly ForceUnshare: string;
+  /** 'true': shares made by hand before this resource declared them become its own (unshared when dropped). */
+  readonly TakeOverExistingShares?: string;
 }
 
 /** Every key a SharedWorkspaceImage resource may carry; the handler rejects anything else. */
 export const SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS: ReadonlyArray<keyof SharedWorkspaceImageResourceProperties> = [
-  'ImageId', 'Accounts', 'RemovalPolicy', 'GuardImage', 'DeleteImage', 'ForceUnshare',
+  'ImageId', 'Accounts', 'RemovalPolicy', 'GuardImage', 'DeleteImage', 'ForceUnshare', 'TakeOverExistingShares',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedWorkspaceImage resource returns. */

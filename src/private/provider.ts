@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { acknowledgeNag, nagGetAttArn, wildcardResource } from './nag';
+import { recordStatements } from './ownership';
 import { IAM_ROLE_INLINE_POLICY_LIMIT, policyChars } from './policy-size';
 
 /** How to build the handler function of one construct type. */
@@ -68,6 +69,8 @@ export class ShareProvider extends Construct {
     });
     logGroup.grantWrite(this.role);
     for (const s of options.commonStatements) this.role.addToPrincipalPolicy(s);
+    const record = recordStatements(scope);
+    for (const s of record.statements) this.role.addToPrincipalPolicy(s);
 
     this.handler = options.handler(this, 'Handler', {
       role: this.role,
@@ -87,6 +90,7 @@ export class ShareProvider extends Construct {
 
     acknowledgeNag(this.role, {
       [wildcardResource('*')]: options.commonStatementsReason,
+      ...record.acknowledged,
     });
     acknowledgeNag(this.provider, {
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':

@@ -568,6 +568,8 @@ export interface AmiShareInput {
   readonly deleteSnapshots?: boolean;
   /** Revoke every remaining share instead of refusing. @default false */
   readonly forceUnshare?: boolean;
+  /** takeOverExistingShares. @default false */
+  readonly takeOver?: boolean;
 }
 
 /** The resource properties as CloudFormation delivers them (scalars as strings). */
@@ -586,6 +588,7 @@ export function amiProperties(input: AmiShareInput): SharedAmiResourceProperties
     DeleteImage: String(input.deleteImage ?? false),
     DeleteSnapshots: String(input.deleteSnapshots ?? false),
     ForceUnshare: String(input.forceUnshare ?? false),
+    ...(input.takeOver !== undefined ? { TakeOverExistingShares: String(input.takeOver) } : {}),
   };
 }
 

@@ -225,6 +225,8 @@ export interface WorkspaceShareInput {
   readonly deleteImage?: boolean;
   /** forceUnshareOnRemoval. @default false */
   readonly forceUnshare?: boolean;
+  /** takeOverExistingShares. @default false */
+  readonly takeOver?: boolean;
 }
 
 /** The resource properties as CloudFormation delivers them (flags as 'true' / 'false'). */
@@ -236,6 +238,7 @@ export function workspaceImageProperties(input: WorkspaceShareInput): SharedWork
     GuardImage: String(input.guardImage ?? input.deleteImage ?? false),
     DeleteImage: String(input.deleteImage ?? false),
     ForceUnshare: String(input.forceUnshare ?? false),
+    ...(input.takeOver !== undefined ? { TakeOverExistingShares: String(input.takeOver) } : {}),
   };
 }
 

@@ -81,6 +81,7 @@ describe('parseAmiProperties (strict)', () => {
       deleteImage: false,
       deleteSnapshots: false,
       forceUnshare: false,
+      takeOver: false,
     });
   });
 
@@ -324,6 +325,7 @@ describe('parseAmiProperties (lenient)', () => {
       deleteImage: false,
       deleteSnapshots: false,
       forceUnshare: false,
+      takeOver: false,
     });
   });
 

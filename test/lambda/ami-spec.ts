@@ -16,6 +16,7 @@ export function amiSpec(overrides: Partial<AmiShareSpec> = {}): AmiShareSpec {
     deleteImage: false,
     deleteSnapshots: false,
     forceUnshare: false,
+    takeOver: false,
     ...overrides,
   };
 }

@@ -12,12 +12,14 @@ import {
   CreateGrantCommand, CreateGrantCommandInput, DescribeKeyCommand, GrantListEntry, KMSClient, KMSServiceException, ListGrantsCommand,
   ListGrantsCommandInput, RevokeGrantCommand,
 } from '@aws-sdk/client-kms';
+import { GetParametersByPathCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent, CloudFormationCustomResourceEvent,
   CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import { ParameterStore, ssmMock, useParameterStore } from './ssm-fake';
 import { KmsRetryStrategy } from '../../lambda/ami/adapter';
 import { ShareError } from '../../lambda/common/errors';
 import { handler } from '../../lambda/shared-ami.lambda';
@@ -241,7 +243,11 @@ async function failure(event: CloudFormationCustomResourceEvent): Promise<Error>
   throw new Error('the handler succeeded where it should have failed');
 }
 
+/** The record of ownership (Parameter Store), new and empty for every test. */
+let parameters: ParameterStore;
+
 beforeEach(() => {
+  parameters = useParameterStore();
   ec2Mock.reset();
   kmsMock.reset();
   // Any KMS call a test did not set up fails loudly (tests of unencrypted AMIs expect none).
@@ -933,7 +939,7 @@ describe('error mapping', () => {
 // Found by the reliability harness: the SDK clients lived as long as the warm Lambda, and with them
 // the SDK's retry quota; after a throttling storm later events got no retries at all.
 describe('the KMS client\'s retries', () => {
-  const errorInfo = (name: string) => ({ errorType: 'THROTTLING' as const, error: Object.assign(new Error(name), { name }) });
+  const errorInfo = (name: string) => ({ errorType: 'THROTTLING' as const, error: Object.assign(new Error(name), { name, $metadata: {} }) as never });
 
   test('a used-up KMS quota (LimitExceededException, which the SDK counts as throttling) is not retried', async () => {
     const strategy = new KmsRetryStrategy(8);
@@ -1003,31 +1009,117 @@ describe('duplicate delivery and retries', () => {
   });
 });
 
-describe('shares that existed before this resource declared them', () => {
+describe('the record of ownership (who holds which share, and who made it)', () => {
   const OTHER = '888888888888';
-  // Documented choice (README, "Ownership of a share"): a recipient belongs to this resource exactly
-  // when it is declared. AWS keeps no record of who granted a launch permission, so a recipient
-  // that was shared before and is then declared is adopted: dropping or deleting it revokes it.
-  test('a pre-existing share that this resource also declares is adopted: Create sends nothing for it, Delete revokes it', async () => {
+  /** The same event from another resource (another stack or logical id) declaring the same image. */
+  const asOther = <E extends CloudFormationCustomResourceEvent>(event: E, logicalId = 'OtherShare', stack = 'other-stack'): E => ({
+    ...event, LogicalResourceId: logicalId, StackId: `arn:aws:cloudformation:us-east-1:${OWNER}:stack/${stack}/guid2`,
+  });
+  const claimNames = (): string[] => [...parameters.keys()].sort();
+
+  test('a share made outside before this resource declared it survives the Create, the drop and the Delete', async () => {
     const fake = givenImage([{ UserId: A }]);
     await handler(createEvent(props({ Accounts: [A, B] })));
     expect(modifyImageInputs()).toEqual([{ ImageId: IMAGE, LaunchPermission: { Add: [{ UserId: B }] } }]);
+    await handler(updateEvent(props({ Accounts: [B] }), props({ Accounts: [A, B] })));
+    expect(grantsOf(fake)).toEqual([{ UserId: A }, { UserId: B }].map((p) => JSON.stringify(p)).sort());
+    await handler(deleteEvent(props({ Accounts: [B] })));
+    expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: A })]);
+    expect(claimNames()).toEqual([]);
+  });
 
-    await handler(deleteEvent(props({ Accounts: [A, B] })));
+  test('takeOverExistingShares: a share made by hand becomes this resource\'s, and the Delete revokes it', async () => {
+    const fake = givenImage([{ UserId: A }]);
+    await handler(createEvent(props({ Accounts: [A, B], TakeOverExistingShares: 'true' })));
+    await handler(deleteEvent(props({ Accounts: [A, B], TakeOverExistingShares: 'true' })));
     expect(grantsOf(fake)).toEqual([]);
   });
 
-  test('a share never declared survives an update that declares it and its rollback only if the rollback keeps declaring it', async () => {
-    // FOREIGN is adopted by the update; the rollback drops it from the declaration and so revokes
-    // it, while A (declared on both sides) and OTHER (never declared) stay.
+  test('an update that declares an outside share, and its rollback, leave it where it was; never-declared shares too', async () => {
     const fake = givenImage([{ UserId: A }, { UserId: FOREIGN }, { UserId: OTHER }]);
+    await handler(createEvent(props({ Accounts: [A] })));
     const old = props({ Accounts: [A] });
     const next = props({ Accounts: [A, FOREIGN] });
     await handler(updateEvent(next, old));
-    // newly declared: sent even though the read shows it (the read may lag a revoke of moments ago)
-    expect(modifyImageInputs()).toEqual([{ ImageId: IMAGE, LaunchPermission: { Add: [{ UserId: FOREIGN }] } }]);
-    await handler(updateEvent(old, next));
-    expect(grantsOf(fake)).toEqual([{ UserId: A }, { UserId: OTHER }].map((p) => JSON.stringify(p)).sort());
+    await handler(updateEvent(old, next)); // the rollback
+    expect(grantsOf(fake)).toEqual([{ UserId: A }, { UserId: FOREIGN }, { UserId: OTHER }].map((p) => JSON.stringify(p)).sort());
+  });
+
+  test('two resources declaring one account: it stays until the last lets go, in either order', async () => {
+    for (const order of [['mine', 'theirs'], ['theirs', 'mine']]) {
+      parameters.clear();
+      const fake = givenImage([]);
+      const mine = props({ Accounts: [A, B] });
+      const theirs = props({ Accounts: [B, C] });
+      await handler(createEvent(mine));
+      await handler(asOther(createEvent(theirs)));
+      const deleteOf = { mine: deleteEvent(mine), theirs: asOther(deleteEvent(theirs)) } as const;
+      await handler(deleteOf[order[0] as 'mine' | 'theirs']);
+      expect(grantsOf(fake)).toContain(JSON.stringify({ UserId: B }));
+      await handler(deleteOf[order[1] as 'mine' | 'theirs']);
+      expect(grantsOf(fake)).toEqual([]);
+      expect(claimNames()).toEqual([]);
+    }
+  });
+
+  test('a replayed Create keeps the record: the resource\'s own grants never become outside shares', async () => {
+    const fake = givenImage([]);
+    await handler(createEvent(props({ Accounts: [A] })));
+    await handler(createEvent(props({ Accounts: [A] }))); // A is there now: still the library's
+    await handler(deleteEvent(props({ Accounts: [A] })));
+    expect(grantsOf(fake)).toEqual([]);
+  });
+
+  test('an update that changes nothing writes nothing to the record', async () => {
+    givenImage([]);
+    await handler(createEvent(props({ Accounts: [A] })));
+    ssmMock.resetHistory();
+    await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A] })));
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+  });
+
+  test('a failed Create takes its claim back with its shares', async () => {
+    givenImage([], { 'snap-1': [] });
+    ec2Mock.on(ModifySnapshotAttributeCommand).rejects(ec2Error('InvalidUserID.Malformed'));
+    await failure(createEvent(props({ Accounts: [A], ShareSnapshots: 'true' })));
+    expect(claimNames()).toEqual([]);
+  });
+
+  test('a recipient another resource claims while this one revokes it gets its share back', async () => {
+    const fake = givenImage([]);
+    await handler(createEvent(props({ Accounts: [A, B] })));
+    // the other resource's claim lands between this resource's decision and its revoke
+    ec2Mock.on(ModifyImageAttributeCommand).callsFakeOnce(async (input: ModifyImageAttributeCommandInput) => {
+      await handler(asOther(createEvent(props({ Accounts: [B] }))));
+      const entry = fake.images[IMAGE];
+      for (const p of input.LaunchPermission?.Remove ?? []) entry.launch = entry.launch.filter((q) => !sameGrant(p)(q));
+      return {};
+    }).callsFake((input: ModifyImageAttributeCommandInput) => {
+      const entry = fake.images[IMAGE];
+      for (const p of input.LaunchPermission?.Add ?? []) if (!entry.launch.some(sameGrant(p))) entry.launch.push({ ...p });
+      return {};
+    });
+    await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
+    expect(grantsOf(fake)).toEqual([{ UserId: A }, { UserId: B }].map((p) => JSON.stringify(p)).sort());
+  });
+
+  test('the deletion guard names the other resource that still holds a share', async () => {
+    givenImage([]);
+    await handler(asOther(createEvent(props({ Accounts: [B] }))));
+    await handler(createEvent(props({ Accounts: [A, B], GuardImage: 'true' })));
+    const err = await failure(deleteEvent(props({ Accounts: [A, B], GuardImage: 'true' })));
+    expect(err.message).toContain(`still shared with ${B} (held by other-stack/OtherShare)`);
+  });
+
+  test('1,000 recipients fit one claim, read back in one call', async () => {
+    givenImage([]);
+    const many = Array.from({ length: 1000 }, (_, i) => String(100000000000 + i * 7919));
+    await handler(createEvent(props({ Accounts: many })));
+    const [value] = [...parameters.values()];
+    expect(value.length).toBeLessThanOrEqual(8192);
+    ssmMock.resetHistory();
+    await handler(deleteEvent(props({ Accounts: many })));
+    expect(ssmMock.commandCalls(GetParametersByPathCommand).length).toBeLessThanOrEqual(2);
   });
 });
 

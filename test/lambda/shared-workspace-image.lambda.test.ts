@@ -20,6 +20,7 @@ import type {
   CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
+import { useParameterStore } from './ssm-fake';
 import 'aws-sdk-client-mock-jest';
 import { ShareError } from '../../lambda/common/errors';
 import { handler, IsCompleteEvent, WorkspaceImageOnEventResponse } from '../../lambda/shared-workspace-image.lambda';
@@ -185,6 +186,7 @@ async function failure(event: CloudFormationCustomResourceEvent | IsCompleteEven
 }
 
 beforeEach(() => {
+  useParameterStore();
   wsMock.reset();
 });
 
@@ -1192,6 +1194,10 @@ async function throttlingWorkSpaces(options: { throttle: Record<string, number> 
         if (input.AllowCopyImage && !shared.includes(input.SharedAccountId)) shared.push(input.SharedAccountId);
         return reply(res, 200, {});
       }
+      // the record of ownership (Parameter Store shares the endpoint here): an empty record, writes accepted
+      if (op === 'GetParametersByPath') return reply(res, 200, { Parameters: [] });
+      if (op === 'PutParameter') return reply(res, 200, { Version: 1, Tier: 'Standard' });
+      if (op === 'DeleteParameter') return reply(res, 200, {});
       return reply(res, 400, { __type: 'InvalidParameterValuesException', message: `unexpected ${op}` });
     });
   });
@@ -1207,3 +1213,37 @@ async function throttlingWorkSpaces(options: { throttle: Record<string, number> 
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+describe('the record of ownership (who holds which share, and who made it)', () => {
+  const asOther = <E extends CloudFormationCustomResourceEvent>(event: E): E => ({
+    ...event, LogicalResourceId: 'OtherShare', StackId: `arn:aws:cloudformation:us-east-1:${OWNER}:stack/other-stack/guid2`,
+  });
+  const shared = (fake: { images: Record<string, { shared: string[] }> }): string[] => [...fake.images[IMAGE].shared].sort();
+
+  test('a share made outside before this resource declared it survives the Create, the drop and the Delete', async () => {
+    const fake = givenImage([A]);
+    await onEvent(createEvent(props({ Accounts: [A, B] })));
+    await onEvent(updateEvent(props({ Accounts: [B] }), props({ Accounts: [A, B] })));
+    expect(shared(fake)).toEqual([A, B]);
+    await onEvent(deleteEvent(props({ Accounts: [B] })));
+    expect(shared(fake)).toEqual([A]);
+  });
+
+  test('takeOverExistingShares: a share made by hand becomes this resource\'s, and the Delete unshares it', async () => {
+    const fake = givenImage([A]);
+    await onEvent(createEvent(props({ Accounts: [A], TakeOverExistingShares: 'true' })));
+    await onEvent(deleteEvent(props({ Accounts: [A], TakeOverExistingShares: 'true' })));
+    expect(shared(fake)).toEqual([]);
+  });
+
+  test('two resources declaring one account: it stays until the last lets go; the guard names the other holder', async () => {
+    const fake = givenImage([]);
+    await onEvent(createEvent(props({ Accounts: [A, B], ...GUARD_ONLY })));
+    await onEvent(asOther(createEvent(props({ Accounts: [B] }))));
+    const err = await failure(deleteEvent(props({ Accounts: [A, B], ...GUARD_ONLY })));
+    expect(err.message).toContain(`still shared with ${B} (held by other-stack/OtherShare)`);
+    expect(shared(fake)).toEqual([B]);
+    await onEvent(asOther(deleteEvent(props({ Accounts: [B] }))));
+    expect(shared(fake)).toEqual([]);
+  });
+});

@@ -29,11 +29,11 @@ function image(overrides: Partial<WorkspaceImage> = {}): WorkspaceImage {
 }
 
 function spec(accounts: string[], imageId = IMAGE): WorkspaceShareSpec {
-  return { imageId, accounts, removal: 'revoke', guardImage: false, deleteImage: false, forceUnshare: false };
+  return { imageId, accounts, removal: 'revoke', guardImage: false, deleteImage: false, forceUnshare: false, takeOver: false };
 }
 
 /** The spec's removal flags when the construct sends none or all 'false'. */
-const NO_GUARD = { guardImage: false, deleteImage: false, forceUnshare: false };
+const NO_GUARD = { guardImage: false, deleteImage: false, forceUnshare: false, takeOver: false };
 
 function thrown(fn: () => unknown): Error {
   try {
@@ -45,7 +45,9 @@ function thrown(fn: () => unknown): Error {
 }
 
 describe('parseWorkspaceImageProperties', () => {
-  const good = { ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false' };
+  const good = {
+    ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false', TakeOverExistingShares: 'false',
+  };
 
   test('reads the construct\'s properties', () => {
     expect(parseWorkspaceImageProperties(good, 'strict')).toEqual({ imageId: IMAGE, accounts: [A, B], removal: 'revoke', ...NO_GUARD });
