@@ -15,6 +15,7 @@ import {
   AMI_ID, AmiShareSpec, CurrentState, explainFailure, explainKeyFailure, explainPartialFailure, imageProblem, involvesSnapshots,
   isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf, Step,
 } from './ami/plan';
+import { shareCredentials } from './common/assume-role';
 import { awsErrorCode, errorDetail, isThrottling, isTransient, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
@@ -25,7 +26,7 @@ import { KMS_GRANT_OPERATIONS, SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceA
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<OnEventResponse> {
   const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
   log({ requestType: event.RequestType, physicalId, properties: ownProperties(event.ResourceProperties) });
-  aws.startInvocation();
+  aws.startInvocation(shareCredentials(event, 'AMI'));
   switch (event.RequestType) {
     case 'Create': return onCreate(event);
     case 'Update': return onUpdate(event);

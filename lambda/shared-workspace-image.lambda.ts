@@ -18,6 +18,7 @@ import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
   CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
+import { shareCredentials } from './common/assume-role';
 import { awsErrorCode, isThrottling, isTransient, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
@@ -49,7 +50,7 @@ export async function handler(
   const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
   const completion = completionOf(event);
   log({ call: completion ? 'isComplete' : 'onEvent', requestType: event.RequestType, physicalId, completion, properties: ownProperties(event.ResourceProperties) });
-  workspaces.startInvocation();
+  workspaces.startInvocation(shareCredentials(event, 'WorkSpaces image'));
   if (completion) return isComplete(event as IsCompleteEvent, completion);
   switch (event.RequestType) {
     case 'Create': return onCreate(event);

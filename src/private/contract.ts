@@ -41,12 +41,15 @@ export interface SharedAmiResourceProperties {
   readonly DeleteSnapshots: string;
   /** 'true': the guard revokes every remaining share instead of refusing. */
   readonly ForceUnshare: string;
+  /** The share's own role, which the handler assumes for every AWS call of this resource (see `SHARE_ROLE_PATH_PREFIX`). */
+  readonly ShareRoleArn?: string;
 }
 
 /** Every key a SharedAmi resource may carry; the handler rejects anything else. */
 export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = [
   'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots', 'RemovalPolicy',
   'KmsGrants', 'AutoScalingRoleGrants', 'DeclaredKeyArns', 'GuardImage', 'DeleteImage', 'DeleteSnapshots', 'ForceUnshare',
+  'ShareRoleArn',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedAmi resource returns. */
@@ -79,6 +82,13 @@ export function accountRootArn(partition: string, account: string): string {
 /** Physical id prefix: the physical id is `<prefix><image id>`, stable while the image is. */
 export const SHARED_AMI_PHYSICAL_ID_PREFIX = 'shared-ami:';
 
+/**
+ * Every share holds its permissions in a role of its own, under the IAM path
+ * `<prefix><region>/<stack name>/<construct type>/`; the stack's handler may assume only the roles
+ * under its own path. An absent `ShareRoleArn` means the handler acts with its own credentials.
+ */
+export const SHARE_ROLE_PATH_PREFIX = '/cdk-shared-images/';
+
 // ---------------------------------------------------------------------------------------------
 // SharedWorkspaceImage
 // ---------------------------------------------------------------------------------------------
@@ -100,11 +110,13 @@ export interface SharedWorkspaceImageResourceProperties {
   readonly DeleteImage: string;
   /** 'true': the guard unshares every remaining account instead of refusing. */
   readonly ForceUnshare: string;
+  /** The share's own role, which the handler assumes for every AWS call of this resource (see `SHARE_ROLE_PATH_PREFIX`). */
+  readonly ShareRoleArn?: string;
 }
 
 /** Every key a SharedWorkspaceImage resource may carry; the handler rejects anything else. */
 export const SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS: ReadonlyArray<keyof SharedWorkspaceImageResourceProperties> = [
-  'ImageId', 'Accounts', 'RemovalPolicy', 'GuardImage', 'DeleteImage', 'ForceUnshare',
+  'ImageId', 'Accounts', 'RemovalPolicy', 'GuardImage', 'DeleteImage', 'ForceUnshare', 'ShareRoleArn',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedWorkspaceImage resource returns. */
