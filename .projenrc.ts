@@ -11,6 +11,9 @@ const SDK_DEPS = [
   '@aws-sdk/client-kms@3.1162.0',
   '@aws-sdk/client-sts@3.1169.0',
   '@aws-sdk/client-workspaces@3.1048.0',
+  // The KMS client's retry strategy (KMS's LimitExceededException is a quota, not throttling):
+  // the version the clients above resolve to.
+  '@smithy/core@3.41.0',
 ];
 
 const project = new awscdk.AwsCdkConstructLibrary({
@@ -67,6 +70,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     jestConfig: {
       testMatch: ['<rootDir>/test/**/*.test.ts'],
       testTimeout: 60_000,
+      setupFiles: ['<rootDir>/test/setup-backoff.ts'],
       coveragePathIgnorePatterns: ['/node_modules/', '/test/'],
     },
   },

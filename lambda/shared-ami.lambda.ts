@@ -8,20 +8,23 @@ import type {
   CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
 import * as aws from './ami/adapter';
+import { applyPlan } from './ami/executor';
 import {
   grantName, granteesFor, KeyInfo, keyProblem, mergeByArn, OwnGrant, ownGrants, planGrants, snapshotsByKey,
 } from './ami/kms-plan';
 import {
-  AMI_ID, AmiShareSpec, CurrentState, explainFailure, explainKeyFailure, explainPartialFailure, imageProblem, involvesSnapshots,
-  isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf, Step,
+  AMI_ID, AmiShareSpec, CurrentState, declaredLaunchPermissions, explainFailure, explainKeyFailure, explainSnapshotsLeft, imageProblem,
+  involvesSnapshots, isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf,
 } from './ami/plan';
 import { shareCredentials } from './common/assume-role';
-import { awsErrorCode, errorDetail, isThrottling, isTransient, ShareError, undoneSentence } from './common/errors';
+import { awsErrorCode, ShareError } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
-import { decideGuard } from './common/guard';
-import { KMS_GRANT_OPERATIONS, SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
+import { decideGuard, remainingAfterOwnRevoke } from './common/guard';
+import { log } from './common/log';
+import { unique } from './common/sets';
+import { SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
 
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<OnEventResponse> {
   const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
@@ -78,9 +81,10 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
 }
 
 /**
- * The deletion guard (SPEC 4), after this resource revoked its own shares: an AMI whose lifetime
- * the app owns goes away only when nobody else holds a launch permission (or, with forceUnshare,
- * after revoking them all); then, if asked, it is deregistered and its snapshots deleted.
+ * The deletion guard, after this resource revoked its own shares: an AMI whose lifetime the app
+ * owns goes away only when nobody else holds a launch permission (or, with forceUnshare, after
+ * revoking them all); then, if asked, it is deregistered, with its snapshots in the same call.
+ * See DESIGN.md, "Retiring an image".
  */
 async function guardAndRetire(run: RunContext, spec: AmiShareSpec): Promise<void> {
   const { imageId, account } = run;
@@ -89,22 +93,31 @@ async function guardAndRetire(run: RunContext, spec: AmiShareSpec): Promise<void
   };
   const image = await aws.describeImage(imageId).catch(fail);
   if (isGone(image)) return;
-  const remaining = await aws.launchPermissions(imageId).catch(fail);
-  const decision = decideGuard(`AMI ${imageId}`, remaining.map((p) => recipientName(launchPermissionKey(p) ?? '')), spec.forceUnshare);
+  const held = (await aws.launchPermissions(imageId).catch(fail)).map(launchPermissionKey).filter((k): k is string => !!k);
+  // EC2 reads lag writes: the read may still show what this resource revoked a moment ago.
+  const remaining = remainingAfterOwnRevoke(held, declaredLaunchPermissions(spec));
+  const decision = decideGuard(`AMI ${imageId}`, remaining.map(recipientName), spec.forceUnshare);
   if (decision.action === 'block') throw new ShareError(decision.message);
   if (decision.action === 'force') {
     log({ forceUnshare: decision.revoke });
-    await aws.modifyLaunchPermissions(imageId, [], remaining).catch(fail);
+    await aws.modifyLaunchPermissions(imageId, [], remaining.map(launchPermissionFromKey)).catch(fail);
   }
   if (!spec.deleteImage) return;
-  await aws.deregisterImage(imageId).catch(fail);
-  log({ deregistered: imageId });
-  if (!spec.deleteSnapshots) return;
-  for (const snapshotId of snapshotIdsOf(image!)) {
-    await aws.deleteSnapshot(snapshotId).catch((err: unknown) => {
-      throw new ShareError(`AMI ${imageId} was deregistered, but deleting its snapshot ${snapshotId} failed (${errorDetail(err)}): delete it by hand (ec2 delete-snapshot).`);
-    });
+  const snapshots = spec.deleteSnapshots ? snapshotIdsOf(image!) : [];
+  log({ deregister: imageId, deleteSnapshots: snapshots });
+  const left = await aws.deregisterImage(imageId, spec.deleteSnapshots).catch(fail);
+  // EC2 deleted the snapshots with the AMI, except those it reports otherwise: a snapshot that
+  // another AMI uses is skipped on purpose; any other is deleted now, while its id is still known.
+  const stillThere: Array<{ snapshotId: string; reason: string }> = [];
+  for (const s of left) {
+    if (s.reason === 'skipped') {
+      log({ keep: s.snapshotId, reason: 'EC2 skipped it: another AMI uses it' });
+      continue;
+    }
+    await aws.deleteSnapshot(s.snapshotId)
+      .catch((err: unknown) => stillThere.push({ snapshotId: s.snapshotId, reason: awsErrorCode(err) ?? s.reason }));
   }
+  if (stillThere.length > 0) throw new ShareError(explainSnapshotsLeft(imageId, stillThere));
 }
 
 /** Who is acting on which image: the stack's account and region, and this resource's grant name. */
@@ -175,12 +188,13 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
   }
 
   const customerKeys = keys.filter((k) => k.manager !== 'AWS').map((k) => k.arn);
-  const grants = planGrants(customerKeys, granteesFor(after, run.partition), ours);
+  const grants = planGrants(customerKeys, granteesFor(after, run.partition), ours, new Set(granteesFor(before, run.partition)));
   const steps = planChanges(before, after, imageId, current, grants);
   log({ imageId, plan: steps.map((s) => s.description) });
-  const created = await apply(run, steps, deleting, before === undefined, new Set(ours.map((g) => g.grantId)));
-  const revoked = new Set(grants.revoke.map((g) => g.grantId));
-  return { grantIds: [...ours.filter((g) => !revoked.has(g.grantId)).map((g) => g.grantId), ...created] };
+  const applied = await applyPlan(run, steps, deleting, before === undefined);
+  const gone = new Set(applied.revoked);
+  const held = unique([...ours.map((g) => g.grantId), ...applied.ensured]).filter((id) => !gone.has(id));
+  return { grantIds: held };
 }
 
 /** KMS answers for a key that is deleted or pending deletion. */
@@ -205,110 +219,6 @@ async function discoverKeys(run: RunContext, image: Image, deleting: boolean): P
   return mergeByArn(keys);
 }
 
-/**
- * Applies the steps in order; returns the ids of the grants it created. A Create (nothing declared
- * before) that fails part-way undoes what it applied before throwing: CloudFormation sends no
- * Delete after a failed Create, so nothing else would. `ownBefore`: this resource's grants found
- * before the first step (never this Create's doing).
- */
-async function apply(run: RunContext, steps: Step[], deleting: boolean, creating: boolean, ownBefore: ReadonlySet<string>): Promise<string[]> {
-  const { imageId } = run;
-  const created: string[] = [];
-  const applied: Array<{ step: Step; grantId?: string }> = [];
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i];
-    try {
-      const grantId = await applyStep(run, step);
-      if (grantId) created.push(grantId);
-      applied.push({ step, grantId });
-    } catch (err) {
-      const code = awsErrorCode(err) ?? '';
-      if (deleting && (code.startsWith('InvalidAMIID.') || code === 'InvalidSnapshot.NotFound')) {
-        log({ skip: `${step.description}: ${code} during delete counts as already revoked` });
-        continue;
-      }
-      const cause = explainFailure(err, imageId, step, run.account);
-      if (!creating) throw new ShareError(explainPartialFailure(cause, steps.slice(0, i), steps.slice(i)));
-      const stuck: string[] = [];
-      const undone = applied.map((a) => a.step.description);
-      // A call that failed on throttling, 5xx or a broken connection after its retries may have been
-      // applied all the same (AWS applied an earlier attempt whose answer was lost): read whether it
-      // was, and take it back too.
-      if (isThrottling(code) || isTransient(err)) {
-        await undoUnconfirmed(run, step, ownBefore).then((tookBack) => {
-          if (tookBack) undone.push(step.description);
-        }, (undoErr: unknown) => {
-          log({ undoFailed: step.description, error: String(undoErr) });
-          stuck.push(step.description);
-        });
-      }
-      for (const done of applied.reverse()) {
-        await applyStep(run, inverseOf(done.step, done.grantId)).catch((undoErr: unknown) => {
-          log({ undoFailed: done.step.description, error: String(undoErr) });
-          stuck.push(done.step.description);
-        });
-      }
-      throw new ShareError(`${cause}${undoneSentence(undone, stuck)}`);
-    }
-  }
-  return created;
-}
-
-/** The step that takes back what `step` did (`grantId`: the grant a 'grant' step created). */
-function inverseOf(step: Step, grantId: string | undefined): Step {
-  return step.kind === 'grant'
-    ? { ...step, kind: 'revoke-grant', add: [], remove: step.add, grantId }
-    : { ...step, add: step.remove, remove: step.add };
-}
-
-/**
- * Takes back what a step whose outcome is unknown did, after reading whether it did anything: the
- * recipients it added that are there now (this Create found them missing), or for a CreateGrant
- * whose id never came back, this resource's grants to that grantee that were not there before.
- * Returns whether there was anything to take back.
- */
-async function undoUnconfirmed(run: RunContext, step: Step, ownBefore: ReadonlySet<string>): Promise<boolean> {
-  switch (step.kind) {
-    case 'launch': {
-      const now = new Set((await aws.launchPermissions(run.imageId)).map(launchPermissionKey));
-      const added = step.add.filter((k) => now.has(k));
-      if (added.length > 0) await aws.modifyLaunchPermissions(run.imageId, [], added.map(launchPermissionFromKey));
-      return added.length > 0;
-    }
-    case 'snapshot': {
-      const now = new Set(await aws.createVolumePermissions(step.target));
-      const added = step.add.filter((a) => now.has(a));
-      if (added.length > 0) await aws.modifyCreateVolumePermissions(step.target, 'remove', added);
-      return added.length > 0;
-    }
-    case 'grant': {
-      const made = (await aws.listGrants(step.target))
-        .filter((g) => g.Name === run.grantName && g.GranteePrincipal === step.add[0] && g.GrantId && !ownBefore.has(g.GrantId));
-      for (const g of made) await aws.revokeGrant(step.target, g.GrantId!);
-      return made.length > 0;
-    }
-    case 'revoke-grant':
-      return false;
-  }
-}
-
-/** One mutating call; a new grant's id for 'grant'. */
-async function applyStep(run: RunContext, step: Step): Promise<string | undefined> {
-  switch (step.kind) {
-    case 'launch':
-      await aws.modifyLaunchPermissions(run.imageId, step.add.map(launchPermissionFromKey), step.remove.map(launchPermissionFromKey));
-      return undefined;
-    case 'snapshot':
-      await aws.modifyCreateVolumePermissions(step.target, step.add.length > 0 ? 'add' : 'remove', step.add.length > 0 ? step.add : step.remove);
-      return undefined;
-    case 'grant':
-      return aws.createGrant(step.target, step.add[0], KMS_GRANT_OPERATIONS, run.grantName);
-    case 'revoke-grant':
-      await aws.revokeGrant(step.target, step.grantId!);
-      return undefined;
-  }
-}
-
 /** Grant ids travel back only while they fit well inside CloudFormation's 4 KB response. */
 const MAX_GRANT_IDS_LENGTH = 2000;
 
@@ -323,7 +233,3 @@ function respond(run: RunContext, grants: HeldGrants): OnEventResponse {
   return { PhysicalResourceId: physicalIdFor(SHARED_AMI_PHYSICAL_ID_PREFIX, run.imageId), Data: { ...data } };
 }
 
-function log(entry: Record<string, unknown>): void {
-  // One JSON line per decision: readable in CloudWatch, silent in tests unless asked for.
-  if (process.env.SHARED_IMAGES_QUIET !== '1') console.log(JSON.stringify(entry));
-}

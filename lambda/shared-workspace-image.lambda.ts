@@ -10,8 +10,9 @@
  * CloudFormation never sends: that marker is how the two calls are told apart.
  *
  * A Delete unshares what this resource declared; when the app owns the image's lifetime
- * (GuardImage / DeleteImage) it then runs the deletion guard (SPEC 4): it refuses while any other
- * account still holds a share (or, forced, unshares them all), and only then deletes the image.
+ * (GuardImage / DeleteImage) it then runs the deletion guard (DESIGN.md, "Retiring an image"): it
+ * refuses while any other account still holds a share (or, forced, unshares them all), and only
+ * then deletes the image.
  */
 import type { WorkspaceImage } from '@aws-sdk/client-workspaces';
 import type {
@@ -23,7 +24,9 @@ import { awsErrorCode, isThrottling, isTransient, ShareError, undoneSentence } f
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
 } from './common/event';
-import { decideGuard } from './common/guard';
+import { decideGuard, remainingAfterOwnRevoke } from './common/guard';
+import { log } from './common/log';
+import { pollUntil } from './common/retry';
 import { Outcome, runBounded } from './workspaces/concurrency';
 import {
   assessImage, Completion, COMPLETION_KEY, completionOf, describeChanges, explainDeleteFailure, explainFailure, explainForceFailure,
@@ -110,9 +113,9 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
   }
   const exists = await converge(ctx, imageId, image!, { ...spec, imageId }, undefined);
   if (!exists || plan === 'revoke') return done;
-  // SPEC 4: the app owns the image's lifetime. Our own shares are gone; anyone else's block the
-  // deletion (or are revoked, when forced), and nothing is deleted while one remains.
-  if (!await guard(ctx, imageId, image!, spec.forceUnshare)) return done;
+  // The app owns the image's lifetime. Our own shares are gone; anyone else's block the deletion
+  // (or are revoked, when forced), and nothing is deleted while one remains.
+  if (!await guard(ctx, imageId, image!, spec)) return done;
   if (plan === 'delete-image') await deleteImage(ctx, imageId);
   return done;
 }
@@ -122,10 +125,11 @@ async function onDelete(event: CloudFormationCustomResourceDeleteEvent): Promise
  * share, and refuses (ShareError) or, when forced, unshares them all. Returns false when the image
  * turned out to be gone already.
  */
-async function guard(ctx: StackContext, imageId: string, image: WorkspaceImage, force: boolean): Promise<boolean> {
+async function guard(ctx: StackContext, imageId: string, image: WorkspaceImage, spec: WorkspaceShareSpec): Promise<boolean> {
   let remaining: string[];
   try {
-    remaining = await workspaces.sharedAccounts(imageId);
+    // The read lags writes: it may still show the accounts this resource unshared a moment ago.
+    remaining = remainingAfterOwnRevoke(await workspaces.sharedAccounts(imageId), spec.accounts);
   } catch (err) {
     if (awsErrorCode(err) === 'ResourceNotFoundException') {
       log({ skip: `WorkSpaces image ${imageId} no longer exists: nothing left to guard or delete` });
@@ -133,7 +137,7 @@ async function guard(ctx: StackContext, imageId: string, image: WorkspaceImage, 
     }
     throw new ShareError(explainFailure(err, imageId, undefined, ctx.account, image));
   }
-  const decision = decideGuard(`WorkSpaces image ${imageId}`, remaining, force);
+  const decision = decideGuard(`WorkSpaces image ${imageId}`, remaining, spec.forceUnshare);
   log({ imageId, guard: decision.action, stillSharedWith: remaining });
   if (decision.action === 'block') throw new ShareError(decision.message);
   if (decision.action === 'force') {
@@ -270,6 +274,9 @@ async function converge(
   return true;
 }
 
+/** Reads of the permissions while an unshare's refusal may mean "not shared" (a few seconds in all). */
+const UNSHARE_CHECK_TRIES = 6;
+
 /** One share or unshare. An unshare of an account that no longer holds the share counts as done. */
 async function applyChange(imageId: string, change: PermissionChange): Promise<void> {
   try {
@@ -282,8 +289,13 @@ async function applyChange(imageId: string, change: PermissionChange): Promise<v
       return;
     }
     if (unshareMayBeNoop(code)) {
-      const still = await workspaces.sharedAccounts(imageId).catch(() => undefined);
-      if (still && !still.includes(change.account)) {
+      // WorkSpaces refuses to unshare an account that does not hold the share. Whether that is why
+      // is read back, and the read lags writes: a share revoked a moment ago (a repeated event) may
+      // still be listed, so the read is repeated a few times before the refusal stands.
+      const { ok: notShared } = await pollUntil(UNSHARE_CHECK_TRIES,
+        () => workspaces.sharedAccounts(imageId).catch(() => undefined),
+        (shared) => shared !== undefined && !shared.includes(change.account));
+      if (notShared) {
         log({ skip: `unshare ${change.account}: ${code}, and the account no longer holds the share` });
         return;
       }
@@ -306,7 +318,3 @@ function respond(imageId: string, completion: Completion): WorkspaceImageOnEvent
   return { PhysicalResourceId: physicalIdFor(SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, imageId), Data: { ...data }, [COMPLETION_KEY]: completion };
 }
 
-function log(entry: Record<string, unknown>): void {
-  // One JSON line per decision: readable in CloudWatch, silent in tests unless asked for.
-  if (process.env.SHARED_IMAGES_QUIET !== '1') console.log(JSON.stringify(entry));
-}

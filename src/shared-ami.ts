@@ -1,4 +1,4 @@
-import { Annotations, ArnFormat, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, CustomResource, Duration, Fn, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct, IConstruct } from 'constructs';
@@ -306,14 +306,21 @@ export class SharedAmi extends Construct {
   /** Adds AWS Organizations organization ARNs whose accounts may launch the AMI. */
   public addOrganizationArns(...organizationArns: string[]): void {
     this.addRecipients(this.organizationArns, ORGANIZATION, 'organizationArns', organizationArns);
-    const orgIds = unique(organizationArns.filter((a) => !Token.isUnresolved(a)).map((a) => a.split('/').pop()!));
+    // arn:<partition>:organizations::<management account>:organization/<org id>; a token ARN is
+    // split at deploy time (Fn::Split / Fn::Select), so its organization is admitted too.
+    const orgIds = unique(organizationArns.map((a) => (Token.isUnresolved(a) ? Fn.select(1, Fn.split('/', a)) : a.split('/').pop()!)));
     if (orgIds.length > 0) this.admitOnKeys({ StringEquals: { 'aws:PrincipalOrgID': orgIds } });
   }
 
   /** Adds AWS Organizations OU ARNs whose accounts may launch the AMI. */
   public addOrganizationalUnitArns(...organizationalUnitArns: string[]): void {
     this.addRecipients(this.organizationalUnitArns, ORGANIZATIONAL_UNIT, 'organizationalUnitArns', organizationalUnitArns);
-    const paths = unique(organizationalUnitArns.filter((a) => !Token.isUnresolved(a)).map((a) => {
+    // arn:<partition>:organizations::<management account>:ou/<org id>/<ou id> -> <org id>/*/<ou id>/*
+    const paths = unique(organizationalUnitArns.map((a) => {
+      if (Token.isUnresolved(a)) {
+        const parts = Fn.split('/', a);
+        return Fn.join('', [Fn.select(1, parts), '/*/', Fn.select(2, parts), '/*']);
+      }
       const [, orgId, ouId] = a.split('/');
       return `${orgId}/*/${ouId}/*`;
     }));
@@ -403,7 +410,9 @@ export class SharedAmi extends Construct {
     }
     const total = unique(this.accounts).length + unique(this.organizationArns).length + unique(this.organizationalUnitArns).length;
     if (total > MAX_AMI_RECIPIENTS) {
-      errors.push(`${total} recipients exceed the AMI sharing quota of ${MAX_AMI_RECIPIENTS}`);
+      // AWS lets users raise the quota, so this is AWS's call to make at deploy time.
+      Annotations.of(this).addWarningV2('cdk-shared-images:recipient-quota',
+        `${total} recipients exceed AWS's default AMI sharing quota of ${MAX_AMI_RECIPIENTS}: the deployment fails unless the quota was raised for this account (Service Quotas, EC2).`);
     }
     void duplicatesOf;
     return errors;

@@ -1,4 +1,4 @@
-import { App, CfnResource, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, CfnParameter, CfnResource, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -287,6 +287,27 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
     ]);
   });
 
+  test('token organization and OU ARNs are admitted too: their ids are cut out of the ARN at deploy time', () => {
+    const s = stack();
+    const key = new kms.Key(s, 'GoldenKey', { enableKeyRotation: true });
+    const orgArn = new CfnParameter(s, 'OrgArn').valueAsString;
+    const ouArn = new CfnParameter(s, 'OuArn').valueAsString;
+    new SharedAmi(s, 'Share', { imageId: AMI, organizationArns: [orgArn], organizationalUnitArns: [ouArn], encryptionKeys: [key] });
+    const policy = Object.values(Template.fromStack(s).findResources('AWS::KMS::Key'))[0].Properties.KeyPolicy;
+    const conditions = policy.Statement.slice(1).map((st: { Condition: unknown }) => st.Condition);
+    expect(conditions[0]).toEqual({ StringEquals: { 'aws:PrincipalOrgID': [{ 'Fn::Select': [1, { 'Fn::Split': ['/', { Ref: 'OrgArn' }] }] }] } });
+    expect(conditions[2]).toEqual({
+      'ForAnyValue:StringLike': {
+        'aws:PrincipalOrgPaths': [{
+          'Fn::Join': ['', [
+            { 'Fn::Select': [1, { 'Fn::Split': ['/', { Ref: 'OuArn' }] }] }, '/*/',
+            { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'OuArn' }] }] }, '/*',
+          ]],
+        }],
+      },
+    });
+  });
+
   test('an imported key cannot admit organizations: synth error naming the construct and the way out', () => {
     const s = stack();
     const key = kms.Key.fromKeyArn(s, 'Imported', 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab');
@@ -417,18 +438,20 @@ describe('synth-time validation', () => {
     expect(() => Template.fromStack(s)).toThrow(/Golden\/Empty.*no recipient/s);
   });
 
-  test('more than 1,000 recipients is a synth error', () => {
+  test('more than 1,000 recipients synthesizes with a warning: AWS lets users raise the quota, so AWS decides', () => {
     const s = stack();
     const accounts = Array.from({ length: 1001 }, (_, i) => String(100000000000 + i));
-    new SharedAmi(s, 'Big', { imageId: AMI, accounts });
-    expect(() => Template.fromStack(s)).toThrow(/1001 recipients exceed the AMI sharing quota of 1000/);
+    new SharedAmi(s, 'Big', { imageId: AMI, accounts, grantKeyUsage: false });
+    expect(() => Template.fromStack(s)).not.toThrow();
+    Annotations.fromStack(s).hasWarning('/Golden/Big', Match.stringLikeRegexp("1001 recipients exceed AWS's default AMI sharing quota of 1000: the deployment fails unless the quota was raised"));
   });
 
-  test('exactly 1,000 recipients is fine', () => {
+  test('exactly 1,000 recipients: no warning', () => {
     const s = stack();
     const accounts = Array.from({ length: 1000 }, (_, i) => String(100000000000 + i));
-    new SharedAmi(s, 'Big', { imageId: AMI, accounts });
+    new SharedAmi(s, 'Big', { imageId: AMI, accounts, grantKeyUsage: false });
     expect(() => Template.fromStack(s)).not.toThrow();
+    Annotations.fromStack(s).hasNoWarning('/Golden/Big', Match.stringLikeRegexp('sharing quota'));
   });
 });
 

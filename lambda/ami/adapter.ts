@@ -11,8 +11,10 @@ import {
 import {
   CreateGrantCommand, DescribeKeyCommand, GrantListEntry, GrantOperation, KMSClient, KeyMetadata, ListGrantsCommand, RevokeGrantCommand,
 } from '@aws-sdk/client-kms';
+import { StandardRetryStrategy } from '@smithy/core/retry';
 import { clientFor, ShareCredentials } from '../common/assume-role';
 import { awsErrorCode } from '../common/errors';
+import { pollUntil, retryWhile, totalWait } from '../common/retry';
 
 /** Retries with backoff survive throttling (RequestLimitExceeded) and 5xx. */
 export const MAX_ATTEMPTS = 8;
@@ -25,9 +27,28 @@ function ec2(): EC2Client {
   return ec2Client;
 }
 
+/**
+ * The SDK classifies KMS's LimitExceededException as throttling and retries it, but for KMS it
+ * means a quota is used up (grants per key, grants per grantee): retrying cannot help, so it fails
+ * at once.
+ */
+export class KmsRetryStrategy extends StandardRetryStrategy {
+  public override async refreshRetryTokenForRetry(...args: Parameters<StandardRetryStrategy['refreshRetryTokenForRetry']>) {
+    const [, errorInfo] = args;
+    if (awsErrorCode(errorInfo.error) === KMS_QUOTA_EXCEEDED) throw errorInfo.error ?? new Error(KMS_QUOTA_EXCEEDED);
+    return super.refreshRetryTokenForRetry(...args);
+  }
+}
+
+/** KMS's answer when a quota (grants per key or per grantee) is used up. */
+export const KMS_QUOTA_EXCEEDED = 'LimitExceededException';
+
 let kmsClient: KMSClient | undefined;
 function kms(): KMSClient {
-  kmsClient ??= clientFor((credentials) => new KMSClient({ maxAttempts: MAX_ATTEMPTS, ...(credentials ? { credentials } : {}) }), shareCredentials);
+  kmsClient ??= clientFor(
+    (credentials) => new KMSClient({ retryStrategy: new KmsRetryStrategy(MAX_ATTEMPTS), ...(credentials ? { credentials } : {}) }),
+    shareCredentials,
+  );
   return kmsClient;
 }
 
@@ -49,10 +70,13 @@ export function startInvocation(credentials?: ShareCredentials): void {
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable']);
 
-/** The image, or undefined when EC2 does not know it (any more). */
+/**
+ * The image, or undefined when EC2 does not know it (any more). Disabled AMIs are included: EC2
+ * leaves them out of DescribeImages unless asked, and a disabled AMI is not a missing one.
+ */
 export async function describeImage(imageId: string): Promise<Image | undefined> {
   try {
-    const out = await ec2().send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+    const out = await ec2().send(new DescribeImagesCommand({ ImageIds: [imageId], IncludeDisabled: true }));
     return out.Images?.find((i) => i.ImageId === imageId);
   } catch (err) {
     if (NOT_FOUND.has(awsErrorCode(err) ?? '')) return undefined;
@@ -123,11 +147,44 @@ export async function listGrants(keyArn: string): Promise<GrantListEntry[]> {
   return grants;
 }
 
+/** Tries of a CreateGrant that KMS refuses with InvalidArnException (a grantee IAM does not know yet). */
+export const GRANTEE_TRIES = 4;
+
+/**
+ * Creates a grant, or returns the grant that already exists: KMS treats a CreateGrant whose Name
+ * and other parameters equal an existing grant's as a retry and answers that grant's id, so this
+ * call is idempotent. A grantee that IAM does not show KMS yet (an Auto Scaling service-linked role
+ * created moments ago) is refused with InvalidArnException for a while: that is retried a few times.
+ */
 export async function createGrant(keyArn: string, grantee: string, operations: readonly string[], name: string): Promise<string> {
-  const out = await kms().send(new CreateGrantCommand({
+  const out = await retryWhile(GRANTEE_TRIES, (err) => awsErrorCode(err) === 'InvalidArnException', () => kms().send(new CreateGrantCommand({
     KeyId: keyArn, GranteePrincipal: grantee, Operations: operations as GrantOperation[], Name: name,
-  }));
-  return out.GrantId ?? '';
+  })));
+  if (!out.GrantId) throw new Error(`KMS answered CreateGrant on ${keyArn} without a grant id`);
+  return out.GrantId;
+}
+
+/** Polls of ListGrants while a new grant is not listed yet (about two minutes with the default backoff). */
+export const GRANT_VISIBLE_TRIES = 10;
+
+/** How long awaitGrantsListed waits at most, for messages. */
+export function grantListingPatienceMs(): number {
+  return totalWait(GRANT_VISIBLE_TRIES);
+}
+
+/**
+ * Waits until every grant id in `grantIds` is listed on the key (ListGrants is eventually
+ * consistent: AWS documents up to minutes). Returns the ids still not listed when the polls ran
+ * out (none on success).
+ */
+export async function awaitGrantsListed(keyArn: string, grantIds: readonly string[]): Promise<string[]> {
+  if (grantIds.length === 0) return [];
+  const missing = (grants: GrantListEntry[]): string[] => {
+    const listed = new Set(grants.map((g) => g.GrantId));
+    return grantIds.filter((id) => !listed.has(id));
+  };
+  const { value } = await pollUntil(GRANT_VISIBLE_TRIES, () => listGrants(keyArn), (grants) => missing(grants).length === 0);
+  return missing(value);
 }
 
 /** Revokes a grant; one that is already gone counts as revoked. */
@@ -140,20 +197,40 @@ export async function revokeGrant(keyArn: string, grantId: string): Promise<void
   }
 }
 
-/** Deregisters the AMI; one already gone counts as deregistered. */
-export async function deregisterImage(imageId: string): Promise<void> {
+/** A snapshot that EC2 did not delete with its AMI, and why. */
+export interface SnapshotLeft {
+  readonly snapshotId: string;
+  readonly reason: string;
+}
+
+/**
+ * Deregisters the AMI; one already gone counts as deregistered. With `deleteSnapshots`, EC2 deletes
+ * the AMI's snapshots in the same call (DeleteAssociatedSnapshots), so no later call has to find them
+ * again; the answer lists each snapshot's outcome, and those EC2 did not delete are returned.
+ */
+export async function deregisterImage(imageId: string, deleteSnapshots: boolean): Promise<SnapshotLeft[]> {
   try {
-    await ec2().send(new DeregisterImageCommand({ ImageId: imageId }));
+    const out = await ec2().send(new DeregisterImageCommand({ ImageId: imageId, ...(deleteSnapshots ? { DeleteAssociatedSnapshots: true } : {}) }));
+    return (out.DeleteSnapshotResults ?? [])
+      .filter((r) => r.SnapshotId && r.ReturnCode && r.ReturnCode !== 'success')
+      .map((r) => ({ snapshotId: r.SnapshotId!, reason: r.ReturnCode! }));
   } catch (err) {
-    if (NOT_FOUND.has(awsErrorCode(err) ?? '')) return;
+    if (NOT_FOUND.has(awsErrorCode(err) ?? '')) return [];
     throw err;
   }
 }
 
-/** Deletes a snapshot; one already gone counts as deleted. */
+/** Tries of a DeleteSnapshot refused with InvalidSnapshot.InUse (its AMI was deregistered moments ago). */
+export const SNAPSHOT_IN_USE_TRIES = 8;
+
+/**
+ * Deletes a snapshot; one already gone counts as deleted. Right after its AMI is deregistered EC2
+ * may still call the snapshot in use (InvalidSnapshot.InUse): that is retried with backoff.
+ */
 export async function deleteSnapshot(snapshotId: string): Promise<void> {
   try {
-    await ec2().send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+    await retryWhile(SNAPSHOT_IN_USE_TRIES, (err) => awsErrorCode(err) === 'InvalidSnapshot.InUse',
+      () => ec2().send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })));
   } catch (err) {
     if (awsErrorCode(err) === 'InvalidSnapshot.NotFound') return;
     throw err;

@@ -10,7 +10,7 @@ import { createHash } from 'crypto';
 import type { GrantListEntry } from '@aws-sdk/client-kms';
 import type { AmiShareSpec } from './plan';
 import { accountRootArn, autoScalingServiceRoleArn, KMS_GRANT_OPERATIONS } from '../../src/private/contract';
-import { summarize } from '../common/sets';
+import { summarize, unique } from '../common/sets';
 
 /** A key behind the AMI's snapshots, as KMS describes it. */
 export interface KeyInfo {
@@ -30,8 +30,20 @@ export interface OwnGrant {
   readonly complete: boolean;
 }
 
+/**
+ * A grant to make sure of: CreateGrant with this resource's grant name, which returns the existing
+ * grant when there is one (KMS treats an identical CreateGrant with the same Name as a retry).
+ * `listed`: this resource's grants to the grantee that ListGrants showed; those other than the one
+ * CreateGrant answers are stale (already revoked, still listed) or duplicates, and are revoked.
+ */
+export interface GrantToEnsure {
+  readonly keyArn: string;
+  readonly grantee: string;
+  readonly listed: string[];
+}
+
 export interface GrantPlan {
-  readonly create: Array<{ keyArn: string; grantee: string }>;
+  readonly create: GrantToEnsure[];
   readonly revoke: OwnGrant[];
 }
 
@@ -111,21 +123,26 @@ export function ownGrants(keyArn: string, grants: GrantListEntry[], name: string
 }
 
 /**
- * Grants to create (every key × grantee without one of ours) and to revoke (ours whose grantee is
- * no longer wanted, duplicates beyond the first, and any with missing operations).
+ * Grants to make sure of and grants to revoke, per key:
+ * - a grantee no longer wanted, or a grant missing operations (changed by hand): revoke;
+ * - a wanted grantee that was already wanted before this event (`settled`) and holds exactly one
+ *   complete grant of ours: nothing to do (an update that changes nothing makes no call);
+ * - any other wanted grantee (newly wanted, none listed, several listed): CreateGrant by name. A
+ *   newly wanted grantee is never skipped on the strength of ListGrants, which lags: it may still
+ *   list a grant revoked moments ago (a rollback that re-adds an account just dropped).
  */
-export function planGrants(keyArns: string[], grantees: string[], ours: OwnGrant[]): GrantPlan {
+export function planGrants(keyArns: string[], grantees: string[], ours: OwnGrant[], settled: ReadonlySet<string> = new Set()): GrantPlan {
   const want = new Set(grantees);
-  const create: GrantPlan['create'] = [];
+  const create: GrantToEnsure[] = [];
   const revoke: OwnGrant[] = [];
   for (const keyArn of keyArns) {
     const onKey = ours.filter((g) => g.keyArn === keyArn);
-    const kept = new Set<string>();
-    for (const g of onKey) {
-      if (!g.complete || !want.has(g.grantee) || kept.has(g.grantee)) revoke.push(g);
-      else kept.add(g.grantee);
+    for (const g of onKey) if (!g.complete || !want.has(g.grantee)) revoke.push(g);
+    for (const grantee of unique(grantees)) {
+      const listed = onKey.filter((g) => g.complete && g.grantee === grantee).map((g) => g.grantId);
+      if (settled.has(grantee) && listed.length === 1) continue;
+      create.push({ keyArn, grantee, listed });
     }
-    for (const grantee of grantees) if (!kept.has(grantee)) create.push({ keyArn, grantee });
   }
   return { create, revoke };
 }

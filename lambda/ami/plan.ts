@@ -10,7 +10,7 @@ import {
 } from '../../src/private/validation';
 import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
-import { chunks, Delta, reconcile, summarize } from '../common/sets';
+import { chunks, Delta, reconcileLagging, summarize, unique } from '../common/sets';
 
 /** What one SharedAmi resource declares, parsed and checked. */
 export interface AmiShareSpec {
@@ -42,6 +42,12 @@ const KEY: RecipientKind = { label: 'KMS key ARN', pattern: KEY_ARN, example: 'a
 /** Launch permissions per ModifyImageAttribute call (adds and removes together). */
 export const LAUNCH_PERMISSION_BATCH = 100;
 
+/**
+ * Accounts per ModifySnapshotAttribute call: EC2 takes at most 500 createVolumePermission changes
+ * in one call, and never adds and removes in the same call (see DESIGN.md, "Real AWS").
+ */
+export const SNAPSHOT_PERMISSION_BATCH = 500;
+
 export { AMI_ID };
 
 /**
@@ -69,7 +75,6 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
   if (mode === 'strict') {
     const total = accounts.length + organizationArns.length + organizationalUnitArns.length;
     if (total === 0 && read.problems.length === 0) read.check('no recipient: give at least one account, organization ARN or OU ARN');
-    if (total > MAX_AMI_RECIPIENTS) read.check(`${total} recipients exceed the AMI sharing quota of ${MAX_AMI_RECIPIENTS}`);
     read.throwIfInvalid('SharedAmi');
   }
   return {
@@ -151,6 +156,9 @@ export function imageProblem(imageId: string, image: Image | undefined, account:
   if (image.OwnerId && image.OwnerId !== account) {
     return `AMI ${imageId} is owned by account ${image.OwnerId}, not by account ${account}: an AMI shared with you cannot be re-shared; copy it into ${account} (ec2 copy-image) and share the copy.`;
   }
+  if (image.State === 'disabled') {
+    return `AMI ${imageId} is disabled, and a disabled AMI cannot be shared: enable it (ec2 enable-image --image-id ${imageId}) and deploy again; disabling removed its launch permissions, and the deployment puts the declared ones back.`;
+  }
   if (image.State !== 'available') {
     const when = image.State === 'pending' ? 'deploy again once it is available' : 'share an available AMI instead';
     return `AMI ${imageId} is in state "${image.State}" and cannot be shared: ${when}.`;
@@ -170,14 +178,19 @@ export function isGone(image: Image | undefined): boolean {
 /** One mutating call, described for the user. */
 export interface Step {
   readonly description: string;
-  /** launch: ModifyImageAttribute; snapshot: ModifySnapshotAttribute; grant / revoke-grant: KMS. */
-  readonly kind: 'launch' | 'snapshot' | 'grant' | 'revoke-grant';
+  /**
+   * launch: ModifyImageAttribute; snapshot: ModifySnapshotAttribute; grant: CreateGrant (by name,
+   * idempotent); await-grants: wait until ListGrants shows the grants made on a key; revoke-grant.
+   */
+  readonly kind: 'launch' | 'snapshot' | 'grant' | 'await-grants' | 'revoke-grant';
   /** The image, the snapshot, or the key ARN. */
   readonly target: string;
   readonly add: string[];
   readonly remove: string[];
   /** revoke-grant: the grant to revoke. */
   readonly grantId?: string;
+  /** grant: this resource's grants to the grantee that ListGrants showed (see GrantToEnsure). */
+  readonly listed?: string[];
 }
 
 /** Current permissions read from AWS before any change. */
@@ -199,9 +212,14 @@ export function planChanges(
   const steps: Step[] = [];
   // Keys first, so that a consumer who sees the AMI can launch it; revocations of keys last.
   for (const g of grants.create) {
-    steps.push({ kind: 'grant', target: g.keyArn, add: [g.grantee], remove: [], description: `KMS grant on ${g.keyArn} to ${granteeAccount(g.grantee)}${g.grantee.endsWith(':root') ? '' : ' (Auto Scaling role)'}` });
+    steps.push({ kind: 'grant', target: g.keyArn, add: [g.grantee], remove: [], ...(g.listed ? { listed: g.listed } : {}), description: `KMS grant on ${g.keyArn} to ${granteeAccount(g.grantee)}${g.grantee.endsWith(':root') ? '' : ' (Auto Scaling role)'}` });
   }
-  const launch = reconcile(declaredLaunchPermissions(before), declaredLaunchPermissions(after), current.launchPermissions);
+  // A later Delete or rollback finds the grants by listing them: success is reported only once
+  // ListGrants shows them.
+  for (const keyArn of unique(grants.create.map((g) => g.keyArn))) {
+    steps.push({ kind: 'await-grants', target: keyArn, add: [], remove: [], description: `wait until KMS lists the new grants on ${keyArn}` });
+  }
+  const launch = reconcileLagging(declaredLaunchPermissions(before), declaredLaunchPermissions(after), current.launchPermissions);
   const ops = [...launch.add.map((k) => ({ op: 'add' as const, k })), ...launch.remove.map((k) => ({ op: 'remove' as const, k }))];
   for (const batch of chunks(ops, LAUNCH_PERMISSION_BATCH)) {
     const add = batch.filter((o) => o.op === 'add').map((o) => o.k);
@@ -209,9 +227,13 @@ export function planChanges(
     steps.push({ kind: 'launch', target: imageId, add, remove, description: `launch permissions on ${imageId} ${describeDelta({ add, remove })}` });
   }
   for (const [snapshotId, holders] of Object.entries(current.snapshotPermissions)) {
-    const d = reconcile(declaredSnapshotAccounts(before), declaredSnapshotAccounts(after), holders);
-    if (d.add.length > 0) steps.push({ kind: 'snapshot', target: snapshotId, add: d.add, remove: [], description: `createVolumePermission on ${snapshotId} ${describeDelta({ add: d.add, remove: [] })}` });
-    if (d.remove.length > 0) steps.push({ kind: 'snapshot', target: snapshotId, add: [], remove: d.remove, description: `createVolumePermission on ${snapshotId} ${describeDelta({ add: [], remove: d.remove })}` });
+    const d = reconcileLagging(declaredSnapshotAccounts(before), declaredSnapshotAccounts(after), holders);
+    for (const add of chunks(d.add, SNAPSHOT_PERMISSION_BATCH)) {
+      steps.push({ kind: 'snapshot', target: snapshotId, add, remove: [], description: `createVolumePermission on ${snapshotId} ${describeDelta({ add, remove: [] })}` });
+    }
+    for (const remove of chunks(d.remove, SNAPSHOT_PERMISSION_BATCH)) {
+      steps.push({ kind: 'snapshot', target: snapshotId, add: [], remove, description: `createVolumePermission on ${snapshotId} ${describeDelta({ add: [], remove })}` });
+    }
   }
   for (const g of grants.revoke) {
     steps.push({ kind: 'revoke-grant', target: g.keyArn, add: [], remove: [g.grantee], grantId: g.grantId, description: `revoke KMS grant ${g.grantId} on ${g.keyArn} from ${granteeAccount(g.grantee)}` });
@@ -239,7 +261,7 @@ export function describeDelta(d: Delta): string {
 export function explainFailure(err: unknown, imageId: string, step: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> | undefined, account: string): string {
   if (err instanceof ShareError) return err.message;
   const code = awsErrorCode(err);
-  const isKms = step?.kind === 'grant' || step?.kind === 'revoke-grant';
+  const isKms = step?.kind === 'grant' || step?.kind === 'revoke-grant' || step?.kind === 'await-grants';
   const who = step ? summarize([...step.add, ...step.remove].map(isKms ? granteeAccount : recipientName), 3) : undefined;
   const what = step?.kind === 'snapshot' ? `snapshot ${step.target} of AMI ${imageId}`
     : isKms ? `KMS key ${step!.target} of AMI ${imageId}` : `AMI ${imageId}`;
@@ -249,6 +271,9 @@ export function explainFailure(err: unknown, imageId: string, step: Pick<Step, '
       return grantee.includes('AWSServiceRoleForAutoScaling')
         ? `Account ${granteeAccount(grantee)} has no Auto Scaling service-linked role, so KMS key ${step.target} of AMI ${imageId} cannot be granted to it: create the role in ${granteeAccount(grantee)} (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.`
         : `KMS refused ${grantee} as a grantee of key ${step.target} of AMI ${imageId} (${code}): check that account ${granteeAccount(grantee)} exists.`;
+    }
+    if (code === 'LimitExceededException') {
+      return `KMS refused a grant on key ${step.target} of AMI ${imageId} for ${who} because a KMS grant quota is used up (${code}; by default a key holds at most 50,000 grants): revoke unused grants (kms list-grants, kms revoke-grant) or request a higher quota, then deploy again.`;
     }
     if (code === 'DisabledException' || code === 'KMSInvalidStateException') {
       return `KMS key ${step.target} of AMI ${imageId} is disabled or pending deletion (${code}), so ${who} cannot be granted: enable the key, or share an AMI encrypted with an enabled key.`;
@@ -262,6 +287,9 @@ export function explainFailure(err: unknown, imageId: string, step: Pick<Step, '
   }
   if (code === 'InvalidSnapshot.NotFound') {
     return `Snapshot ${step?.target ?? ''} of AMI ${imageId} no longer exists: deploy again to re-read the AMI's snapshots.`;
+  }
+  if (step?.kind === 'launch' && /limit|quota|exceed/i.test(errorDetail(err)) && !isThrottling(code)) {
+    return `AWS refused to share AMI ${imageId} with ${who} (${errorDetail(err)}): an AMI may be shared with ${MAX_AMI_RECIPIENTS} accounts, organizations and OUs by default; request a higher quota (Service Quotas, EC2) or share with fewer recipients.`;
   }
   if (code === 'InvalidAMIAttributeItemValue' || code === 'InvalidUserID.Malformed' || code === 'InvalidParameterValue') {
     return `AWS refused to share ${what} with ${who ?? 'the recipients'} (${errorDetail(err)}): check that each account id, organization ARN and OU ARN exists and is spelled right.`;
@@ -301,4 +329,10 @@ export function explainKeyFailure(err: unknown, imageId: string, keyId: string, 
 export function explainPartialFailure(cause: string, applied: Step[], notApplied: Step[]): string {
   if (applied.length === 0) return `${cause} Nothing was changed.`;
   return `${cause} Applied before the failure: ${summarize(applied.map((s) => s.description), 3)}; not applied: ${summarize(notApplied.map((s) => s.description), 3)}. The automatic rollback or a new deployment converges from here.`;
+}
+
+/** The sentence for snapshots that stayed after their AMI was deregistered (deleteSnapshotsOnRemoval). */
+export function explainSnapshotsLeft(imageId: string, left: ReadonlyArray<{ snapshotId: string; reason: string }>): string {
+  const named = summarize(left.map((s) => `${s.snapshotId} (${s.reason})`), 3);
+  return `AMI ${imageId} was deregistered, but EC2 did not delete its snapshot${left.length === 1 ? '' : 's'} ${named}: delete ${left.length === 1 ? 'it' : 'them'} by hand (ec2 delete-snapshot --snapshot-id ...); the ids are also in the handler's log.`;
 }

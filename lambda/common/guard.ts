@@ -1,6 +1,7 @@
 /**
- * The deletion guard (SPEC 4), shared by both handlers: after a Delete revoked this resource's own
- * shares, an image whose lifetime the app owns may only go away when nobody else holds a share.
+ * The deletion guard, shared by both handlers: after a Delete revoked this resource's own shares,
+ * an image whose lifetime the app owns may only go away when nobody else holds a share. See
+ * DESIGN.md, "Retiring an image".
  */
 import { summarize } from './sets';
 
@@ -23,4 +24,14 @@ export function decideGuard(what: string, remaining: readonly string[], force: b
     message: `${what} was not deleted because it is still shared with ${summarize(remaining, 5)} (not granted by this share): `
       + 'unshare them, or set forceUnshareOnRemoval: true to revoke every share, then delete again.',
   };
+}
+
+/**
+ * Who else holds a share, from a read made after this resource revoked its own: the read is
+ * eventually consistent and may still show what was revoked a moment ago, so this resource's own
+ * recipients never count as someone else's.
+ */
+export function remainingAfterOwnRevoke(read: readonly string[], own: readonly string[]): string[] {
+  const mine = new Set(own);
+  return [...new Set(read)].filter((r) => !mine.has(r));
 }

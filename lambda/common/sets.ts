@@ -26,6 +26,24 @@ export function reconcile(before: readonly string[], after: readonly string[], c
   };
 }
 
+/**
+ * `reconcile` for a read that may lag the writes of moments ago (EC2's launch and snapshot
+ * permissions; see DESIGN.md, "Real AWS"). What this resource drops is revoked whether or not the
+ * read still shows it (EC2 accepts removing a permission that is not there), and what an Update
+ * newly declares is granted even if the read shows it (it may be a permission revoked a moment ago,
+ * as when a rollback re-adds what the failed update dropped). Only recipients declared on both
+ * sides are taken from the read, which repairs drift without a call when nothing drifted.
+ */
+export function reconcileLagging(before: readonly string[], after: readonly string[], current: readonly string[]): Delta {
+  const now = new Set(current);
+  const had = new Set(before);
+  const keep = new Set(after);
+  return {
+    add: unique(after.filter((v) => !now.has(v) || (had.size > 0 && !had.has(v)))),
+    remove: unique(before.filter((v) => !keep.has(v))),
+  };
+}
+
 export function isEmpty(delta: Delta): boolean {
   return delta.add.length === 0 && delta.remove.length === 0;
 }

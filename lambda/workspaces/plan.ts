@@ -268,11 +268,12 @@ export function explainFailure(err: unknown, imageId: string, change: Permission
   if (code === 'ResourceNotFoundException') {
     return `WorkSpaces image ${imageId} was not found in account ${account} (${detail}): check the imageId (WorkSpaces images are regional).`;
   }
-  if (change?.allow && isByol(image)) {
-    return `AWS refused to ${what} (${detail}): ${imageId} is a BYOL image (RequiredTenancy DEDICATED), which AWS shares only with accounts that are enabled for BYOL and in the same organization (same payer account); enable BYOL in ${change.account} or remove it from accounts.`;
-  }
+  // A permission problem is one whatever the image: it is named before the BYOL explanation.
   if (isAccessDenied(code)) {
     return `The share handler is not allowed to ${what} (${code}): the image must be owned by account ${account}, and no SCP or permissions boundary may deny the call.`;
+  }
+  if (change?.allow && isByol(image)) {
+    return `AWS refused to ${what} (${detail}): ${imageId} is a BYOL image (RequiredTenancy DEDICATED), which AWS shares only with accounts that are enabled for BYOL and in the same organization (same payer account); enable BYOL in ${change.account} or remove it from accounts.`;
   }
   if (code === 'InvalidParameterValuesException' && change?.allow) {
     return `AWS refused to ${what} (${detail}): check that the account id exists and is spelled right.`;

@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-workspaces';
 import { clientFor, ShareCredentials } from '../common/assume-role';
 import { awsErrorCode } from '../common/errors';
+import { retryWhile } from '../common/retry';
 
 /**
  * Attempts per call, with the SDK's exponential backoff and jitter: survives throttling
@@ -70,13 +71,19 @@ export async function updateImagePermission(imageId: string, account: string, al
   await workspaces().send(new UpdateWorkspaceImagePermissionCommand({ ImageId: imageId, SharedAccountId: account, AllowCopyImage: allow }));
 }
 
+/** Tries of a DeleteWorkspaceImage refused with InvalidResourceStateException right after the unshares. */
+export const DELETE_IMAGE_TRIES = 6;
+
 /**
  * Deletes the image. Returns false when WorkSpaces no longer knows it (ResourceNotFoundException):
- * an image already gone counts as deleted.
+ * an image already gone counts as deleted. WorkSpaces refuses to delete a shared image, and right
+ * after the handler's own unshares it may still count them (its reads lag its writes): the refusal
+ * is retried a few times with backoff before it stands (it also means bundles built from the image).
  */
 export async function deleteImage(imageId: string): Promise<boolean> {
   try {
-    await workspaces().send(new DeleteWorkspaceImageCommand({ ImageId: imageId }));
+    await retryWhile(DELETE_IMAGE_TRIES, (err) => awsErrorCode(err) === 'InvalidResourceStateException',
+      () => workspaces().send(new DeleteWorkspaceImageCommand({ ImageId: imageId })));
     return true;
   } catch (err) {
     if (awsErrorCode(err) === 'ResourceNotFoundException') return false;

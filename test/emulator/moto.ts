@@ -55,13 +55,29 @@ export interface StartMotoOptions {
   readonly startTimeoutMs?: number;
 }
 
+/**
+ * The strict test AWS's timing, on unless the environment says otherwise: reads within
+ * STRICT_CONSISTENCY_WINDOW_MS of a write show the state from before it, and a snapshot stays in use
+ * that long after its AMI is deregistered. Short, so tests wait milliseconds; the handlers' backoff
+ * in tests (test/setup-backoff.ts) waits several times longer in all. Set
+ * STRICT_AWS_CONSISTENCY_WINDOW_MS=0 (and STRICT_AWS_SNAPSHOT_IN_USE_MS=0) for plain moto timing.
+ */
+export const STRICT_CONSISTENCY_WINDOW_MS = 40;
+
+function strictDefaults(): Record<string, string> {
+  return {
+    STRICT_AWS_CONSISTENCY_WINDOW_MS: String(STRICT_CONSISTENCY_WINDOW_MS),
+    STRICT_AWS_SNAPSHOT_IN_USE_MS: String(STRICT_CONSISTENCY_WINDOW_MS),
+  };
+}
+
 /** Starts moto on 127.0.0.1 (free ports) and resolves once it is serving. */
 export async function startMoto(options: StartMotoOptions = {}): Promise<Moto> {
   const python = options.python ?? VENV_PYTHON;
   if (!existsSync(python)) {
     throw new Error(`moto is not installed: ${python} does not exist. Run "npx projen emulator:setup" (installs moto[server] into .venv) and try again.`);
   }
-  const child = spawn(python, [LAUNCHER], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  const child = spawn(python, [LAUNCHER], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...strictDefaults(), ...process.env, PYTHONUNBUFFERED: '1' } });
   const stderr = tail(child, 16_000);
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -111,6 +127,7 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<Moto> {
   };
 
   let stopping: Promise<void> | undefined;
+  ACTIVE_CONTROLS.add(urls.control);
   return {
     ...urls,
     async reset() {
@@ -132,10 +149,33 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<Moto> {
       return answer;
     },
     stop() {
+      ACTIVE_CONTROLS.delete(urls.control);
       stopping ??= stopChild(child, exited);
       return stopping;
     },
   };
+}
+
+/**
+ * Whether the test's reads and writes settle the strict test AWS first (see settleAll). Off only in
+ * the tests of the strict test AWS itself, which watch the lag.
+ */
+export const settling = { on: true };
+
+/** The control endpoints of the moto servers this process runs. */
+const ACTIVE_CONTROLS = new Set<string>();
+
+/**
+ * Closes every open consistency window of every running moto. The test's own reads (what it
+ * asserts) and writes (a share made by hand, long before the handler runs) call it, so that they
+ * see and leave the settled state; only the handler meets the strict test AWS's lag.
+ */
+export async function settleAll(): Promise<void> {
+  if (!settling.on) return;
+  await Promise.all([...ACTIVE_CONTROLS].map(async (control) => {
+    const res = await fetch(`${control}/strict/settle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    await res.text();
+  }));
 }
 
 /** Closes the launcher's stdin (its stop signal) and waits for the exit; escalates only if it hangs. */
@@ -326,12 +366,14 @@ function fromKey(key: string): LaunchPermission {
 
 /** The AMI's launch permissions as sorted keys (DescribeImageAttribute). */
 export async function launchPermissions(ec2: EC2Client, imageId: string): Promise<string[]> {
+  await settleAll();
   const out = await ec2.send(new DescribeImageAttributeCommand({ ImageId: imageId, Attribute: 'launchPermission' }));
   return (out.LaunchPermissions ?? []).map(permissionKey).sort();
 }
 
 /** The snapshot's createVolumePermission as sorted keys, `UserId:...` / `Group:all` (DescribeSnapshotAttribute). */
 export async function snapshotPermissions(ec2: EC2Client, snapshotId: string): Promise<string[]> {
+  await settleAll();
   const out = await ec2.send(new DescribeSnapshotAttributeCommand({ SnapshotId: snapshotId, Attribute: 'createVolumePermission' }));
   return (out.CreateVolumePermissions ?? []).map((p) => (p.UserId ? `UserId:${p.UserId}` : `Group:${p.Group}`)).sort();
 }
@@ -351,22 +393,25 @@ export async function shareState(ec2: EC2Client, ami: Pick<TestAmi, 'imageId' | 
 /** Grants launch permissions directly (a share made outside the resource, e.g. in the console). */
 export async function grantLaunch(ec2: EC2Client, imageId: string, keys: string[]): Promise<void> {
   await ec2.send(new ModifyImageAttributeCommand({ ImageId: imageId, LaunchPermission: { Add: keys.map(fromKey) } }));
+  await settleAll();
 }
 
 export async function revokeLaunch(ec2: EC2Client, imageId: string, keys: string[]): Promise<void> {
   await ec2.send(new ModifyImageAttributeCommand({ ImageId: imageId, LaunchPermission: { Remove: keys.map(fromKey) } }));
+  await settleAll();
 }
 
 /**
- * Grants createVolumePermission directly. Uses the OperationType+UserIds form: moto ignores the
- * CreateVolumePermission={Add,Remove} form.
+ * Grants createVolumePermission directly (the OperationType+UserIds form).
  */
 export async function grantSnapshot(ec2: EC2Client, snapshotId: string, accounts: string[]): Promise<void> {
   await ec2.send(new ModifySnapshotAttributeCommand({ SnapshotId: snapshotId, Attribute: 'createVolumePermission', OperationType: 'add', UserIds: accounts }));
+  await settleAll();
 }
 
 export async function revokeSnapshot(ec2: EC2Client, snapshotId: string, accounts: string[]): Promise<void> {
   await ec2.send(new ModifySnapshotAttributeCommand({ SnapshotId: snapshotId, Attribute: 'createVolumePermission', OperationType: 'remove', UserIds: accounts }));
+  await settleAll();
 }
 
 /** Marks a snapshot as encrypted with `kmsKeyId` inside moto (its API cannot create such an AMI). */
@@ -406,6 +451,7 @@ export async function createKey(kms: KMSClient, description = 'shared-ami emulat
 
 /** Every grant on a key (all pages; moto answers in one). */
 export async function listAllGrants(kms: KMSClient, keyId: string): Promise<GrantListEntry[]> {
+  await settleAll();
   const grants: GrantListEntry[] = [];
   let marker: string | undefined;
   do {
@@ -555,3 +601,43 @@ function wire(props: PropsInput): SharedAmiEventProperties {
 
 export const amiEvents = eventBuilders<PropsInput, SharedAmiEventProperties>(SHARED_AMI_RESOURCE_TYPE, STACK_ID, SERVICE_TOKEN, wire);
 export const { createEvent, updateEvent, deleteEvent, rollbackOf } = amiEvents;
+
+// ---------------------------------------------------------------------------------------------
+// Strict mode (./strict_aws.py): moto made as strict as AWS
+// ---------------------------------------------------------------------------------------------
+
+/** The launcher's strict-mode knobs (POST /config); see moto_launcher.py's docstring for each. */
+export interface StrictConfig {
+  /** Master switch: false turns every refusal and delay off. @default true */
+  readonly strict?: boolean;
+  /** Eventual consistency: reads this soon after a write may show the state before it. @default 0 */
+  readonly consistency_window_ms?: number;
+  /** Probability that a read inside an open window is stale. @default 1.0 */
+  readonly stale_read_rate?: number;
+  /** Seed of that draw. @default null */
+  readonly stale_read_seed?: number | null;
+  /** DeleteSnapshot fails with InvalidSnapshot.InUse this long after its AMI's DeregisterImage. @default 0 */
+  readonly snapshot_in_use_ms?: number;
+  /** Deregistration stays refused this long after protection WithCooldown is disabled. @default 86400000 */
+  readonly deregistration_cooldown_ms?: number;
+  /** @default true */
+  readonly snapshot_modify_limits?: boolean;
+  /** @default true */
+  readonly disabled_images?: boolean;
+  /** @default true */
+  readonly workspaces_refusals?: boolean;
+  /** @default true */
+  readonly grant_name_idempotency?: boolean;
+  /** @default true */
+  readonly deregistration_protection?: boolean;
+}
+
+/** Sets strict-mode knobs (`defaults: true` first restores the start-up values); returns the effective config. */
+export async function configureStrict(moto: Pick<Moto, 'seed'>, config: StrictConfig & { readonly defaults?: boolean }): Promise<Required<StrictConfig>> {
+  return await moto.seed('/config', { ...config }) as Required<StrictConfig>;
+}
+
+/** Closes every open consistency window: the next read of anything shows the real state. */
+export async function settleStrict(moto: Pick<Moto, 'seed'>): Promise<void> {
+  await moto.seed('/strict/settle', {});
+}

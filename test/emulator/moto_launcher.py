@@ -18,8 +18,49 @@ Control commands (POST, JSON body, JSON answer; 4xx with {"error": ...} on bad i
   volume's) to an AMI's block-device mappings and answers {"snapshot_id", "device_name"}. moto gives
   every AMI exactly one snapshot whatever its source instance had; real AMIs often have a root and
   data volumes, each of which may be encrypted with its own key.
-- /reset {}: resets every moto backend (same as POST <endpoint>/moto-api/reset).
-GET /health answers {"ok": true}.
+  With "snapshot_id" it adds that existing snapshot instead (a snapshot associated with several AMIs).
+- /reset {}: resets every moto backend (same as POST <endpoint>/moto-api/reset) and the strict
+  layer's state (open consistency windows); the strict configuration is kept.
+- /config {knob: value, ...}: sets strict-mode knobs (all or nothing) and answers the effective
+  configuration; {} just reads it; {"defaults": true} first restores the start-up values.
+- /strict/settle {}: closes every open consistency window (the next read of anything is up to date).
+- /seed/share {"kind": "launch"|"snapshot"|"workspaces", "id", "add"?: [...], "remove"?: [...],
+  "region"?, "account"?}: changes shares as if made by hand long ago (no consistency window opens,
+  no refusal applies). Launch entries: account ids, "all", or {"UserId"|"Group"|"OrganizationArn"|
+  "OrganizationalUnitArn": value}; snapshot entries: account ids or "all"; workspaces: account ids.
+GET /health answers {"ok": true}. GET /config answers the effective strict configuration.
+
+Strict mode (./strict_aws.py, applied at start): moto is made to refuse and delay what real AWS
+refuses and delays; every rule cites the AWS page it copies. Knobs (env var read at start /
+/config key; the env var is STRICT_AWS_ + the key in capitals, e.g. STRICT_AWS_CONSISTENCY_WINDOW_MS=300;
+booleans as 1/0, true/false, yes/no, on/off):
+- strict (default true): master switch; false turns every refusal and delay below off (the emulated
+  APIs keep working).
+- consistency_window_ms (default 0 = off): eventual consistency. A read within this long after the
+  last write of a resource returns its state from before the first write of the still-open window:
+  DescribeImageAttribute launchPermission, DescribeSnapshotAttribute createVolumePermission,
+  DescribeWorkspaceImagePermissions, KMS ListGrants.
+- stale_read_rate (default 1.0): probability that a read inside an open window is stale (1.0 =
+  always, deterministic); stale_read_seed (default null) seeds that draw.
+- snapshot_in_use_ms (default 0 = off): DeleteSnapshot of a snapshot of an AMI deregistered less than
+  this long ago fails with InvalidSnapshot.InUse.
+- deregistration_cooldown_ms (default 86400000, AWS's 24 h): how long DeregisterImage stays refused
+  after deregistration protection enabled WithCooldown is disabled.
+- snapshot_modify_limits (default true): ModifySnapshotAttribute takes at most 500 account changes and
+  never adds and removes in one call (InvalidParameterValue / InvalidParameterCombination).
+- disabled_images (default true): DisableImage removes every launch permission; DescribeImages omits
+  disabled AMIs unless IncludeDisabled; sharing a disabled AMI fails (InvalidAMIID.Unavailable).
+- workspaces_refusals (default true): unsharing a WorkSpaces image from an account that does not hold
+  the share fails (InvalidParameterValuesException); DeleteWorkspaceImage of a shared image fails
+  (InvalidResourceStateException).
+- grant_name_idempotency (default true): KMS CreateGrant with the Name of an existing grant on the key
+  and identical parameters returns the original GrantId and creates nothing.
+- deregistration_protection (default true): DeregisterImage of a protected AMI (or during the
+  cooldown) fails with OperationNotPermitted.
+Always emulated (moto 5.2.5 lacks them): Enable/DisableImageDeregistrationProtection and
+DescribeImages' DeregistrationProtection, DeregisterImage DeleteAssociatedSnapshots (with
+DeleteSnapshotResults), ModifySnapshotAttribute's CreateVolumePermission.Add/Remove form,
+DeleteWorkspaceImage, ResourceNotFoundException for UpdateWorkspaceImagePermission on an unknown image.
 
 moto gaps patched in this process (see patch_moto_gaps): Describe/ModifyImageAttribute on a
 deregistered or unknown AMI answer InvalidAMIID.Unavailable / InvalidAMIID.NotFound, not HTTP 500;
@@ -35,6 +76,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Tuple
 
 from moto.server import ThreadedMotoServer
+
+sys.dont_write_bytecode = True  # no __pycache__ next to the sources for the module below
+import strict_aws  # noqa: E402 (this directory is on sys.path: the launcher runs as a script)
 
 HOST = "127.0.0.1"
 DEFAULT_ACCOUNT = "123456789012"
@@ -106,9 +150,16 @@ def seed_ami_snapshot(body: Dict[str, Any]) -> Dict[str, Any]:
     extra = ami.__dict__.setdefault("extra_snapshots", [])
     if len(extra) >= len(EXTRA_DEVICE_NAMES):
         raise SeedError(400, f"AMI {image_id} already has {len(extra)} added snapshots, the most this launcher adds")
-    volume = backend.create_volume(size=15, zone_name=f"{region}a")
-    snapshot = backend.create_snapshot(volume.id, f"Added snapshot for AMI {image_id}", ami.owner_id, from_ami=image_id)
-    backend.delete_volume(volume.id)
+    existing = body.get("snapshot_id")
+    if existing is not None:
+        # An existing snapshot (e.g. another AMI's): one snapshot associated with several AMIs.
+        snapshot = backend.snapshots.get(_require_str(body, "snapshot_id"))
+        if snapshot is None:
+            raise SeedError(404, f"snapshot {existing} not found in account {account} region {region}")
+    else:
+        volume = backend.create_volume(size=15, zone_name=f"{region}a")
+        snapshot = backend.create_snapshot(volume.id, f"Added snapshot for AMI {image_id}", ami.owner_id, from_ami=image_id)
+        backend.delete_volume(volume.id)
     extra.append(snapshot)
     return {"snapshot_id": snapshot.id, "device_name": EXTRA_DEVICE_NAMES[len(extra) - 1]}
 
@@ -117,7 +168,31 @@ def reset(_body: Dict[str, Any]) -> Dict[str, Any]:
     from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()
+    strict_aws.reset_state()
     return {"reset": True}
+
+
+def configure_strict(body: Dict[str, Any]) -> Dict[str, Any]:
+    try:
+        return strict_aws.configure(body)
+    except strict_aws.ConfigError as err:
+        raise SeedError(400, str(err)) from err
+
+
+def settle_strict(_body: Dict[str, Any]) -> Dict[str, Any]:
+    return strict_aws.settle()
+
+
+def seed_share(body: Dict[str, Any]) -> Dict[str, Any]:
+    from moto.ec2.models import ec2_backends
+    from moto.workspaces.models import workspaces_backends
+
+    try:
+        return strict_aws.seed_share(body, lambda a, r: ec2_backends[a][r], lambda a, r: workspaces_backends[a][r])
+    except strict_aws.ConfigError as err:
+        raise SeedError(400, str(err)) from err
+    except LookupError as err:
+        raise SeedError(404, str(err)) from err
 
 
 COMMANDS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {
@@ -125,6 +200,9 @@ COMMANDS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {
     "/seed/key-manager": seed_key_manager,
     "/seed/ami-snapshot": seed_ami_snapshot,
     "/reset": reset,
+    "/config": configure_strict,
+    "/strict/settle": settle_strict,
+    "/seed/share": seed_share,
 }
 
 
@@ -140,6 +218,8 @@ class ControlHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         if self.path == "/health":
             self._answer(200, {"ok": True})
+        elif self.path == "/config":
+            self._answer(200, strict_aws.effective())
         else:
             self._answer(404, {"error": f"unknown path {self.path}"})
 
@@ -238,6 +318,12 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     patch_moto_gaps()
+    try:
+        strict_aws.load_env()
+    except (strict_aws.ConfigError, ValueError) as err:
+        sys.stderr.write(f"moto_launcher: bad STRICT_AWS_* environment: {err}\n")
+        return 2
+    strict_aws.apply()
     moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
     moto.start()
     control, control_thread = start_control()

@@ -1,7 +1,12 @@
 /**
  * Runs a custom-resource handler with the SDK calls it makes recorded: one helper for every
  * emulator suite, whatever the handler and its recorder.
+ *
+ * Each event starts with the strict test AWS settled: CloudFormation's events of one resource come
+ * seconds or minutes apart, so AWS's reads have caught up with the previous event's writes. Within
+ * the event the handler meets the lag of its own writes (see DESIGN.md, "Real AWS").
  */
+import { settleAll } from './moto';
 
 /** Records the SDK calls made while it is installed (`restore` uninstalls it). */
 export interface Recorder<C> {
@@ -26,6 +31,7 @@ export function handlerRunner<E extends AnyEvent, R extends { PhysicalResourceId
   handler: (event: E) => Promise<R>, record: (hooks?: H) => Recorder<C>,
 ) {
   async function run(event: E, hooks?: H) {
+    await settleAll();
     const recorder = record(hooks);
     try {
       const response = await handler(event);
@@ -35,6 +41,7 @@ export function handlerRunner<E extends AnyEvent, R extends { PhysicalResourceId
     }
   }
   async function runFailing(event: E, hooks?: H) {
+    await settleAll();
     const recorder = record(hooks);
     try {
       await handler(event);

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-workspaces';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { eventBuilders } from './events';
-import { ec2Client, Moto, MOTO_ACCOUNT, MOTO_REGION, useMotoSuite } from './moto';
+import { ec2Client, Moto, MOTO_ACCOUNT, MOTO_REGION, settleAll, useMotoSuite } from './moto';
 import {
   REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties,
 } from '../../src/private/contract';
@@ -97,6 +97,7 @@ export async function createWorkspaceImage(workspaces: WorkSpacesClient, host: W
 
 /** The accounts the image is shared with, sorted (DescribeWorkspaceImagePermissions, every page). */
 export async function sharedAccounts(workspaces: WorkSpacesClient, imageId: string): Promise<string[]> {
+  await settleAll();
   const accounts: string[] = [];
   let token: string | undefined;
   do {
@@ -112,12 +113,14 @@ export async function shareOutside(workspaces: WorkSpacesClient, imageId: string
   for (const account of accounts) {
     await workspaces.send(new UpdateWorkspaceImagePermissionCommand({ ImageId: imageId, SharedAccountId: account, AllowCopyImage: true }));
   }
+  await settleAll();
 }
 
 export async function unshareOutside(workspaces: WorkSpacesClient, imageId: string, ...accounts: string[]): Promise<void> {
   for (const account of accounts) {
     await workspaces.send(new UpdateWorkspaceImagePermissionCommand({ ImageId: imageId, SharedAccountId: account, AllowCopyImage: false }));
   }
+  await settleAll();
 }
 
 // ---------------------------------------------------------------------------------------------

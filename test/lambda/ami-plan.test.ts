@@ -7,11 +7,12 @@ import { amiSpec } from './ami-spec';
 import {
   AmiShareSpec, AMI_ID, declaredLaunchPermissions, declaredSnapshotAccounts, describeDelta, explainFailure,
   explainPartialFailure, imageProblem, involvesSnapshots, isGone, LAUNCH_PERMISSION_BATCH, launchPermissionFromKey,
-  launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf, Step,
+  launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf, SNAPSHOT_PERMISSION_BATCH, Step,
+  explainSnapshotsLeft,
 } from '../../lambda/ami/plan';
 import { ShareError } from '../../lambda/common/errors';
 import { imageIdFromPhysicalId, ownProperties, physicalIdFor, stackContext } from '../../lambda/common/event';
-import { chunks, isEmpty, reconcile, summarize, unique } from '../../lambda/common/sets';
+import { chunks, isEmpty, reconcile, reconcileLagging, summarize, unique } from '../../lambda/common/sets';
 import { SHARED_AMI_PHYSICAL_ID_PREFIX } from '../../src/private/contract';
 import { MAX_AMI_RECIPIENTS } from '../../src/private/validation';
 
@@ -188,9 +189,9 @@ describe('parseAmiProperties (strict)', () => {
     expect(err.message).toContain('no recipient: give at least one account, organization ARN or OU ARN');
   });
 
-  test('rejects more than 1000 recipients, counted across all kinds', () => {
-    const err = strictError(props({ Accounts: accounts(MAX_AMI_RECIPIENTS - 1), OrganizationArns: [ORG], OrganizationalUnitArns: [OU] }));
-    expect(err.message).toContain(`${MAX_AMI_RECIPIENTS + 1} recipients exceed the AMI sharing quota of ${MAX_AMI_RECIPIENTS}`);
+  test('accepts more than 1000 recipients: AWS lets users raise the quota, so AWS answers', () => {
+    const parsed = parseAmiProperties(props({ Accounts: accounts(MAX_AMI_RECIPIENTS - 1), OrganizationArns: [ORG], OrganizationalUnitArns: [OU] }), 'strict');
+    expect(parsed.accounts.length + parsed.organizationArns.length + parsed.organizationalUnitArns.length).toBe(MAX_AMI_RECIPIENTS + 1);
   });
 
   test('accepts exactly 1000 recipients', () => {
@@ -521,13 +522,13 @@ describe('planChanges', () => {
     }]);
   });
 
-  test('a delete removes only declared permissions that AWS still holds', () => {
+  test('a delete removes every declared permission, whether or not the read shows it (reads lag writes), and nothing else', () => {
     const before = spec({ accounts: [A, B], organizationalUnitArns: [OU] });
     const current = { launchPermissions: [`UserId:${A}`, `OrganizationalUnitArn:${OU}`, `UserId:${FOREIGN}`], snapshotPermissions: {} };
     const steps = planChanges(before, undefined, IMAGE, current);
     expect(steps).toHaveLength(1);
     expect(steps[0].add).toEqual([]);
-    expect(steps[0].remove).toEqual([`UserId:${A}`, `OrganizationalUnitArn:${OU}`]);
+    expect(steps[0].remove).toEqual([`UserId:${A}`, `UserId:${B}`, `OrganizationalUnitArn:${OU}`]);
   });
 
   test(`batches at LAUNCH_PERMISSION_BATCH (${LAUNCH_PERMISSION_BATCH}), adds and removes combined`, () => {
@@ -593,7 +594,7 @@ describe('planChanges', () => {
     };
     expect(planChanges(before, after, IMAGE, current)).toEqual([
       { kind: 'snapshot', target: 'snap-1', add: [], remove: [A, B], description: `createVolumePermission on snap-1 -[${A}, ${B}]` },
-      { kind: 'snapshot', target: 'snap-2', add: [], remove: [B], description: `createVolumePermission on snap-2 -[${B}]` },
+      { kind: 'snapshot', target: 'snap-2', add: [], remove: [A, B], description: `createVolumePermission on snap-2 -[${A}, ${B}]` },
     ]);
   });
 
@@ -608,6 +609,18 @@ describe('planChanges', () => {
     ]);
   });
 
+  test('more than 500 snapshot accounts: calls of at most 500, adds and removes never in one call', () => {
+    const before = spec({ accounts: accounts(700, 0), shareSnapshots: true });
+    const after = spec({ accounts: accounts(700, 600), shareSnapshots: true });
+    const current = { launchPermissions: [], snapshotPermissions: { 'snap-1': accounts(700, 0) } };
+    const steps = planChanges(before, after, IMAGE, current).filter((st) => st.kind === 'snapshot');
+    expect(steps.map((st) => [st.add.length, st.remove.length])).toEqual([[500, 0], [100, 0], [0, 500], [0, 100]]);
+    expect(SNAPSHOT_PERMISSION_BATCH).toBe(500);
+    const added = steps.flatMap((st) => st.add);
+    expect(new Set(added)).toEqual(new Set(accounts(600, 700)));
+    expect(new Set(steps.flatMap((st) => st.remove))).toEqual(new Set(accounts(600, 0)));
+  });
+
   test('KMS grants come first, then launch and snapshot permissions, then KMS revocations last', () => {
     const after = spec({ accounts: [A, B], shareSnapshots: true });
     const current = { launchPermissions: [], snapshotPermissions: { 'snap-1': [] } };
@@ -618,6 +631,8 @@ describe('planChanges', () => {
     expect(planChanges(undefined, after, IMAGE, current, grants)).toEqual([
       { kind: 'grant', target: KEY_1, add: [ROOT_A], remove: [], description: `KMS grant on ${KEY_1} to ${A}` },
       { kind: 'grant', target: KEY_2, add: [ASG_B], remove: [], description: `KMS grant on ${KEY_2} to ${B} (Auto Scaling role)` },
+      { kind: 'await-grants', target: KEY_1, add: [], remove: [], description: `wait until KMS lists the new grants on ${KEY_1}` },
+      { kind: 'await-grants', target: KEY_2, add: [], remove: [], description: `wait until KMS lists the new grants on ${KEY_2}` },
       {
         kind: 'launch',
         target: IMAGE,
@@ -641,7 +656,7 @@ describe('planChanges', () => {
     const s = spec({ accounts: [A] });
     const current = { launchPermissions: [`UserId:${A}`], snapshotPermissions: {} };
     const grants = { create: [{ keyArn: KEY_1, grantee: ROOT_A }], revoke: [] };
-    expect(planChanges(s, s, IMAGE, current, grants).map((x) => x.kind)).toEqual(['grant']);
+    expect(planChanges(s, s, IMAGE, current, grants).map((x) => x.kind)).toEqual(['grant', 'await-grants']);
     expect(planChanges(s, s, IMAGE, current, { create: [], revoke: [] })).toEqual([]);
   });
 
@@ -657,6 +672,16 @@ describe('imageProblem', () => {
 
   test('an available image owned by this account can be shared', () => {
     expect(imageProblem(IMAGE, available, OWNER, REGION)).toBeUndefined();
+  });
+
+  test('a disabled image is named as disabled, with how to enable it (not as missing)', () => {
+    expect(imageProblem(IMAGE, { ...available, State: 'disabled' }, OWNER, REGION))
+      .toBe(`AMI ${IMAGE} is disabled, and a disabled AMI cannot be shared: enable it (ec2 enable-image --image-id ${IMAGE}) and deploy again; disabling removed its launch permissions, and the deployment puts the declared ones back.`);
+  });
+
+  test('snapshots EC2 left after deregistering are named with the fix', () => {
+    expect(explainSnapshotsLeft(IMAGE, [{ snapshotId: 'snap-1', reason: 'InvalidSnapshot.InUse' }]))
+      .toBe(`AMI ${IMAGE} was deregistered, but EC2 did not delete its snapshot snap-1 (InvalidSnapshot.InUse): delete it by hand (ec2 delete-snapshot --snapshot-id ...); the ids are also in the handler's log.`);
   });
 
   test('not found names the image, the account and the region', () => {
@@ -894,5 +919,24 @@ describe('physical id and stack context', () => {
   ])('stackContext rejects %j with a ShareError', (stackId) => {
     expect(() => stackContext({ StackId: stackId })).toThrow(ShareError);
     expect(() => stackContext({ StackId: stackId })).toThrow(/is not a CloudFormation stack ARN; this handler only serves CloudFormation\.$/);
+  });
+});
+
+describe('reconcileLagging', () => {
+  test('revokes what was dropped even when the read no longer (or not yet) shows it', () => {
+    expect(reconcileLagging(['a', 'b'], ['a'], ['a'])).toEqual({ add: [], remove: ['b'] });
+  });
+
+  test('an Update grants what it newly declares even when the read shows it (a revoke of moments ago may lag)', () => {
+    expect(reconcileLagging(['a'], ['a', 'b'], ['a', 'b'])).toEqual({ add: ['b'], remove: [] });
+  });
+
+  test('recipients declared on both sides come from the read: nothing drifted, nothing sent; drifted, put back', () => {
+    expect(reconcileLagging(['a'], ['a'], ['a'])).toEqual({ add: [], remove: [] });
+    expect(reconcileLagging(['a'], ['a'], [])).toEqual({ add: ['a'], remove: [] });
+  });
+
+  test('a Create (nothing declared before) adds only what is missing; never what was not declared', () => {
+    expect(reconcileLagging([], ['a', 'b'], ['a', 'x'])).toEqual({ add: ['b'], remove: [] });
   });
 });

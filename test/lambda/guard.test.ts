@@ -1,4 +1,4 @@
-import { decideGuard } from '../../lambda/common/guard';
+import { decideGuard, remainingAfterOwnRevoke } from '../../lambda/common/guard';
 
 describe('decideGuard', () => {
   test('nothing remains: proceed', () => {
@@ -24,5 +24,16 @@ describe('decideGuard', () => {
 
   test('forced: revoke exactly the remaining holders', () => {
     expect(decideGuard('AMI ami-12345678', ['111111111111', '222222222222'], true)).toEqual({ action: 'force', revoke: ['111111111111', '222222222222'] });
+  });
+});
+
+describe('remainingAfterOwnRevoke', () => {
+  test('a lagging read that still shows this resource\'s own recipients counts only the others', () => {
+    expect(remainingAfterOwnRevoke(['UserId:1', 'UserId:2', 'UserId:9'], ['UserId:1', 'UserId:2'])).toEqual(['UserId:9']);
+  });
+
+  test('nothing of others: nothing remains; duplicates in the read count once', () => {
+    expect(remainingAfterOwnRevoke(['UserId:1', 'UserId:1'], ['UserId:1'])).toEqual([]);
+    expect(remainingAfterOwnRevoke(['UserId:9', 'UserId:9'], [])).toEqual(['UserId:9']);
   });
 });

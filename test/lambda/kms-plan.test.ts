@@ -245,57 +245,75 @@ describe('ownGrants', () => {
 });
 
 describe('planGrants', () => {
-  test('creates one grant per key and grantee when there is none', () => {
-    expect(planGrants([KEY_1, KEY_2], [root(A), root(B)], [])).toEqual({
+  /** Every grantee of the test was wanted before this event too (an Update that keeps them). */
+  const settled = (...grantees: string[]): Set<string> => new Set(grantees);
+
+  test('Create (nothing settled): makes sure of every key and grantee by name, whatever ListGrants shows', () => {
+    const ours = [own(KEY_1, 'g-1', root(A))];
+    expect(planGrants([KEY_1, KEY_2], [root(A), root(B)], ours)).toEqual({
       create: [
-        { keyArn: KEY_1, grantee: root(A) }, { keyArn: KEY_1, grantee: root(B) },
-        { keyArn: KEY_2, grantee: root(A) }, { keyArn: KEY_2, grantee: root(B) },
+        { keyArn: KEY_1, grantee: root(A), listed: ['g-1'] }, { keyArn: KEY_1, grantee: root(B), listed: [] },
+        { keyArn: KEY_2, grantee: root(A), listed: [] }, { keyArn: KEY_2, grantee: root(B), listed: [] },
       ],
       revoke: [],
     });
   });
 
-  test('reuses an existing grant of ours (never a second one) and creates only the missing', () => {
+  test('a settled grantee with exactly one complete grant needs nothing; only the missing are made', () => {
     const ours = [own(KEY_1, 'g-1', root(A)), own(KEY_2, 'g-2', root(B))];
-    expect(planGrants([KEY_1, KEY_2], [root(A), root(B)], ours)).toEqual({
-      create: [{ keyArn: KEY_1, grantee: root(B) }, { keyArn: KEY_2, grantee: root(A) }],
+    expect(planGrants([KEY_1, KEY_2], [root(A), root(B)], ours, settled(root(A), root(B)))).toEqual({
+      create: [{ keyArn: KEY_1, grantee: root(B), listed: [] }, { keyArn: KEY_2, grantee: root(A), listed: [] }],
       revoke: [],
     });
   });
 
-  test('nothing to do when every key and grantee has exactly one complete grant', () => {
+  test('nothing to do when every settled key and grantee has exactly one complete grant', () => {
     const ours = [own(KEY_1, 'g-1', root(A)), own(KEY_1, 'g-2', asg(A)), own(KEY_2, 'g-3', root(A)), own(KEY_2, 'g-4', asg(A))];
-    expect(planGrants([KEY_1, KEY_2], [root(A), asg(A)], ours)).toEqual({ create: [], revoke: [] });
+    expect(planGrants([KEY_1, KEY_2], [root(A), asg(A)], ours, settled(root(A), asg(A)))).toEqual({ create: [], revoke: [] });
+  });
+
+  test('a newly wanted grantee is made sure of even when ListGrants still lists a grant (revoked a moment ago, still listed)', () => {
+    const ours = [own(KEY_1, 'g-stale', root(A)), own(KEY_1, 'g-b', root(B))];
+    expect(planGrants([KEY_1], [root(A), root(B)], ours, settled(root(B)))).toEqual({
+      create: [{ keyArn: KEY_1, grantee: root(A), listed: ['g-stale'] }],
+      revoke: [],
+    });
   });
 
   test('revokes the grants of a grantee no longer wanted, on every key, and keeps the others', () => {
     const ours = [own(KEY_1, 'g-a1', root(A)), own(KEY_1, 'g-b1', root(B)), own(KEY_2, 'g-a2', root(A)), own(KEY_2, 'g-b2', root(B))];
-    expect(planGrants([KEY_1, KEY_2], [root(A)], ours)).toEqual({ create: [], revoke: [ours[1], ours[3]] });
+    expect(planGrants([KEY_1, KEY_2], [root(A)], ours, settled(root(A), root(B)))).toEqual({ create: [], revoke: [ours[1], ours[3]] });
   });
 
   test('revokes the Auto Scaling role grants when that option is turned off', () => {
     const ours = [own(KEY_1, 'g-1', root(A)), own(KEY_1, 'g-2', asg(A))];
-    expect(planGrants([KEY_1], [root(A)], ours)).toEqual({ create: [], revoke: [ours[1]] });
+    expect(planGrants([KEY_1], [root(A)], ours, settled(root(A), asg(A)))).toEqual({ create: [], revoke: [ours[1]] });
   });
 
-  test('revokes duplicates beyond the first complete one', () => {
+  test('several listed grants for one grantee: CreateGrant by name tells which is the grant; the rest go then', () => {
     const ours = [own(KEY_1, 'g-1', root(A)), own(KEY_1, 'g-2', root(A)), own(KEY_1, 'g-3', root(A))];
-    expect(planGrants([KEY_1], [root(A)], ours)).toEqual({ create: [], revoke: [ours[1], ours[2]] });
+    expect(planGrants([KEY_1], [root(A)], ours, settled(root(A)))).toEqual({
+      create: [{ keyArn: KEY_1, grantee: root(A), listed: ['g-1', 'g-2', 'g-3'] }],
+      revoke: [],
+    });
   });
 
-  test('revokes an incomplete grant and creates a complete one in its place', () => {
+  test('revokes an incomplete grant and makes a complete one in its place', () => {
     const ours = [own(KEY_1, 'g-partial', root(A), false), own(KEY_1, 'g-b', root(B))];
-    expect(planGrants([KEY_1], [root(A), root(B)], ours)).toEqual({ create: [{ keyArn: KEY_1, grantee: root(A) }], revoke: [ours[0]] });
+    expect(planGrants([KEY_1], [root(A), root(B)], ours, settled(root(A), root(B)))).toEqual({
+      create: [{ keyArn: KEY_1, grantee: root(A), listed: [] }],
+      revoke: [ours[0]],
+    });
   });
 
-  test('an incomplete grant next to a complete one for the same grantee is revoked, and nothing is created', () => {
+  test('an incomplete grant next to a complete one for the same grantee is revoked, and nothing is made', () => {
     const ours = [own(KEY_1, 'g-partial', root(A), false), own(KEY_1, 'g-full', root(A))];
-    expect(planGrants([KEY_1], [root(A)], ours)).toEqual({ create: [], revoke: [ours[0]] });
+    expect(planGrants([KEY_1], [root(A)], ours, settled(root(A)))).toEqual({ create: [], revoke: [ours[0]] });
   });
 
   test('Delete (no grantees) revokes every grant of ours, complete or not', () => {
     const ours = [own(KEY_1, 'g-1', root(A)), own(KEY_1, 'g-2', asg(A), false), own(KEY_2, 'g-3', root(B))];
-    expect(planGrants([KEY_1, KEY_2], [], ours)).toEqual({ create: [], revoke: ours });
+    expect(planGrants([KEY_1, KEY_2], [], ours, settled(root(A), asg(A), root(B)))).toEqual({ create: [], revoke: ours });
   });
 
   test('no keys (unencrypted AMI): nothing to grant', () => {
@@ -303,7 +321,7 @@ describe('planGrants', () => {
   });
 
   test('grants on keys the AMI no longer uses are not considered (only the listed keys are planned)', () => {
-    expect(planGrants([KEY_1], [root(A)], [own(KEY_1, 'g-1', root(A)), own(KEY_2, 'g-2', root(A))])).toEqual({ create: [], revoke: [] });
+    expect(planGrants([KEY_1], [root(A)], [own(KEY_1, 'g-1', root(A)), own(KEY_2, 'g-2', root(A))], settled(root(A)))).toEqual({ create: [], revoke: [] });
   });
 });
 

@@ -768,6 +768,22 @@ describe('Update', () => {
     expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 2);
   });
 
+  test('a repeated unshare refused because the account no longer holds the share, while the read still lists it for a moment, succeeds', async () => {
+    const fake = givenImage([A]);
+    // B was unshared a moment ago; WorkSpaces refuses a second unshare, and its reads lag: the
+    // first two reads still list B
+    let staleReads = 2;
+    wsMock.on(DescribeWorkspaceImagePermissionsCommand).callsFake(() => ({
+      ImageId: IMAGE,
+      ImagePermissions: [...fake.images[IMAGE].shared, ...(staleReads-- > 0 ? [B] : [])].map((SharedAccountId) => ({ SharedAccountId })),
+    }));
+    wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B, AllowCopyImage: false })
+      .rejects(wsError('InvalidParameterValuesException', 'The image is not shared with the specified account.'));
+    await handler(updateEvent(props({ Accounts: [A] }), props()));
+    expect(sharedWith(fake)).toEqual([A]);
+    expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 3);
+  });
+
   test('an unshare refused while the account still holds the share is a failure', async () => {
     const fake = givenImage([A, B]);
     wsMock.on(UpdateWorkspaceImagePermissionCommand, { SharedAccountId: B, AllowCopyImage: false })
@@ -930,6 +946,15 @@ describe('Delete: the deletion guard (SPEC 4)', () => {
     expect(wsMock).toHaveReceivedCommandWith(DescribeWorkspaceImagePermissionsCommand, { NextToken: `page-${PERMISSIONS_PAGE_SIZE}` });
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
     expect(sharedWith(fake)).toEqual(others);
+  });
+
+  test('a read that still lists the accounts this resource just unshared (reads lag writes) does not block its own Delete', async () => {
+    const fake = givenImage([A, B]);
+    const stale = [{ SharedAccountId: A }, { SharedAccountId: B }];
+    wsMock.on(DescribeWorkspaceImagePermissionsCommand).resolves({ ImageId: IMAGE, ImagePermissions: stale });
+    await onEvent(deleteEvent(props(DELETE_IMAGE)));
+    expect(updates()).toEqual([`-${A}`, `-${B}`]);
+    expect(fake.images[IMAGE]).toBeUndefined();
   });
 
   test('a retried Delete while still blocked behaves the same, with no unshare call', async () => {

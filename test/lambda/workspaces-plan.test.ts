@@ -295,10 +295,15 @@ describe('explainFailure', () => {
   test('BYOL image refused: explains BYOL\'s rules and names the account', () => {
     const byol = image({ RequiredTenancy: 'DEDICATED' });
     expect(isByol(byol)).toBe(true);
-    for (const code of ['InvalidParameterValuesException', 'OperationNotSupportedException', 'AccessDeniedException']) {
+    for (const code of ['InvalidParameterValuesException', 'OperationNotSupportedException']) {
       const message = explainFailure(wsError(code, 'The account is not enabled for BYOL.'), IMAGE, share, OWNER, byol);
       expect(message).toBe(`AWS refused to share WorkSpaces image ${IMAGE} with account ${A} (${code}: The account is not enabled for BYOL.): ${IMAGE} is a BYOL image (RequiredTenancy DEDICATED), which AWS shares only with accounts that are enabled for BYOL and in the same organization (same payer account); enable BYOL in ${A} or remove it from accounts.`);
     }
+  });
+
+  test('access denied on a BYOL image is a permission problem, not a BYOL one', () => {
+    const message = explainFailure(wsError('AccessDeniedException', 'User is not authorized'), IMAGE, share, OWNER, image({ RequiredTenancy: 'DEDICATED' }));
+    expect(message).toBe(`The share handler is not allowed to share WorkSpaces image ${IMAGE} with account ${A} (AccessDeniedException): the image must be owned by account ${OWNER}, and no SCP or permissions boundary may deny the call.`);
   });
 
   test('the BYOL sentence is only for BYOL images and only for shares', () => {
