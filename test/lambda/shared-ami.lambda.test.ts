@@ -933,7 +933,7 @@ describe('error mapping', () => {
 // Found by the reliability harness: the SDK clients lived as long as the warm Lambda, and with them
 // the SDK's retry quota; after a throttling storm later events got no retries at all.
 describe('the KMS client\'s retries', () => {
-  const errorInfo = (name: string) => ({ errorType: 'THROTTLING' as const, error: Object.assign(new Error(name), { name }) });
+  const errorInfo = (name: string) => ({ errorType: 'THROTTLING' as const, error: Object.assign(new Error(name), { name, cause: undefined }) });
 
   test('a used-up KMS quota (LimitExceededException, which the SDK counts as throttling) is not retried', async () => {
     const strategy = new KmsRetryStrategy(8);
