@@ -23,7 +23,10 @@ let shareCredentials: ShareCredentials | undefined;
 
 let client: WorkSpacesClient | undefined;
 function workspaces(): WorkSpacesClient {
-  client ??= clientFor((credentials) => new WorkSpacesClient({ maxAttempts: MAX_ATTEMPTS, ...(credentials ? { credentials } : {}) }), shareCredentials);
+  client ??= clientFor(
+    (credentials) => new WorkSpacesClient({ maxAttempts: MAX_ATTEMPTS, ...(credentials ? { credentials } : {}) }),
+    shareCredentials,
+  );
   return client;
 }
 

@@ -7,8 +7,8 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { STSClient } from '@aws-sdk/client-sts';
 import { AmiShareInput, amiProperties, awsError, createAmi, createEvent, deleteEvent, launchPermissions, updateEvent, useMoto } from './moto';
-import { handler } from '../../lambda/shared-ami.lambda';
 import { ROLE_PROPAGATION } from '../../lambda/common/assume-role';
+import { handler } from '../../lambda/shared-ami.lambda';
 
 const A = '111111111111';
 const B = '222222222222';
@@ -18,7 +18,10 @@ const PATH = '/cdk-shared-images/us-east-1/demo/SharedAmi/';
 /** Creates a role in moto through IAM's query API (the tests carry no IAM client). */
 async function createRole(name: string): Promise<string> {
   const body = new URLSearchParams({
-    Action: 'CreateRole', Version: '2010-05-08', RoleName: name, Path: PATH,
+    Action: 'CreateRole',
+    Version: '2010-05-08',
+    RoleName: name,
+    Path: PATH,
     AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }] }),
   });
   const res = await fetch(fixture.moto.endpoint, {

@@ -46,7 +46,12 @@ function thrown(fn: () => unknown): Error {
 
 describe('parseWorkspaceImageProperties', () => {
   const good = {
-    ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false',
+    ImageId: IMAGE,
+    Accounts: [A, B],
+    RemovalPolicy: 'revoke',
+    GuardImage: 'false',
+    DeleteImage: 'false',
+    ForceUnshare: 'false',
     ShareRoleArn: 'arn:aws:iam::123456789012:role/cdk-shared-images/us-east-1/Golden/SharedWorkspaceImage/Golden-ShareRole-1A2B3C',
   };
 
