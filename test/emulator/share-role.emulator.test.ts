@@ -5,8 +5,12 @@
  * proved by the construct tests (test/share-roles.test.ts); these prove the flow.
  */
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { STSClient } from '@aws-sdk/client-sts';
-import { AmiShareInput, amiProperties, awsError, createAmi, createEvent, deleteEvent, launchPermissions, updateEvent, useMoto } from './moto';
+import {
+  addAmiSnapshot, AmiShareInput, amiProperties, awsError, createAmi, createEvent, createKey, deleteEvent, launchPermissions, listAllGrants,
+  seedSnapshotKms, snapshotPermissions, updateEvent, useMoto,
+} from './moto';
 import { ROLE_PROPAGATION } from '../../lambda/common/assume-role';
 import { handler } from '../../lambda/shared-ami.lambda';
 
@@ -35,7 +39,7 @@ async function createRole(name: string): Promise<string> {
 interface Observed {
   /** RoleArn of every AssumeRole, in order. */
   assumed: string[];
-  /** The access key id each EC2 call was signed with. */
+  /** The access key id each EC2 and KMS call was signed with. */
   ec2Keys: string[];
   /** Access key id of each assumed role's credentials. */
   keyOf: Map<string, string>;
@@ -46,7 +50,8 @@ async function observe<T>(fn: () => Promise<T>, failAssume?: () => Error | undef
   const observed: Observed = { assumed: [], ec2Keys: [], keyOf: new Map() };
   const sts = STSClient.prototype as unknown as { send: (...a: unknown[]) => Promise<unknown> };
   const ec2 = EC2Client.prototype as unknown as { send: (...a: unknown[]) => Promise<unknown> };
-  const [stsSend, ec2Send] = [sts.send, ec2.send];
+  const kms = KMSClient.prototype as unknown as { send: (...a: unknown[]) => Promise<unknown> };
+  const [stsSend, ec2Send, kmsSend] = [sts.send, ec2.send, kms.send];
   sts.send = async function send(this: unknown, ...args: unknown[]) {
     const input = (args[0] as { input: { RoleArn: string } }).input;
     observed.assumed.push(input.RoleArn);
@@ -60,6 +65,10 @@ async function observe<T>(fn: () => Promise<T>, failAssume?: () => Error | undef
     observed.ec2Keys.push((await this.config.credentials()).accessKeyId);
     return ec2Send.apply(this, args);
   };
+  kms.send = async function send(this: { config: { credentials: () => Promise<{ accessKeyId: string }> } }, ...args: unknown[]) {
+    observed.ec2Keys.push((await this.config.credentials()).accessKeyId);
+    return kmsSend.apply(this, args);
+  };
   try {
     return { result: await fn(), ...observed };
   } catch (err) {
@@ -67,6 +76,7 @@ async function observe<T>(fn: () => Promise<T>, failAssume?: () => Error | undef
   } finally {
     sts.send = stsSend;
     ec2.send = ec2Send;
+    kms.send = kmsSend;
   }
 }
 
@@ -118,6 +128,39 @@ test('a share removed from the stack (or a stack delete): its Delete revokes wit
   expect(run.error).toBeUndefined();
   expect(run.assumed).toEqual([role]);
   expect(await launchPermissions(fixture.ec2, ami.imageId)).toEqual([]);
+});
+
+test('a stack delete: each share\'s Delete revokes launch, snapshot and KMS grants with its own role, and only its own', async () => {
+  const key = await createKey(fixture.kms, 'golden image root volume');
+  const encrypted = await addAmiSnapshot(fixture.moto, await createAmi(fixture.ec2));
+  await seedSnapshotKms(fixture.moto, encrypted.snapshotIds[0], key);
+  const plain = await createAmi(fixture.ec2);
+  const [encryptedRole, plainRole] = [await createRole('demo-ShareRole-encrypted'), await createRole('demo-ShareRole-plain')];
+  const shares = [
+    { logicalId: 'Encrypted', role: encryptedRole, props: wire({ imageId: encrypted.imageId, accounts: [A, B], shareSnapshots: true }, encryptedRole) },
+    { logicalId: 'Plain', role: plainRole, props: wire({ imageId: plain.imageId, accounts: [B] }, plainRole) },
+  ];
+  const ids: string[] = [];
+  for (const share of shares) ids.push((await handler(createEvent(share.props, share.logicalId))).PhysicalResourceId!);
+  expect((await listAllGrants(fixture.kms, key)).map((g) => g.GranteePrincipal).sort()).toEqual([`arn:aws:iam::${A}:root`, `arn:aws:iam::${B}:root`]);
+  expect(await snapshotPermissions(fixture.ec2, encrypted.snapshotIds[0])).toEqual([`UserId:${A}`, `UserId:${B}`]);
+
+  // CloudFormation deletes each share before its role (DependsOn), in any order between shares.
+  for (const [i, share] of [...shares.entries()].reverse()) {
+    const run = await observe(() => handler(deleteEvent(ids[i], share.props, share.logicalId)));
+    expect(run.error).toBeUndefined();
+    expect(run.assumed).toEqual([share.role]);
+    expect(new Set(run.ec2Keys)).toEqual(new Set([run.keyOf.get(share.role)]));
+    if (share.logicalId === 'Plain') {
+      // the other share is untouched by this one's Delete
+      expect(await launchPermissions(fixture.ec2, encrypted.imageId)).toEqual([`UserId:${A}`, `UserId:${B}`]);
+      expect(await listAllGrants(fixture.kms, key)).toHaveLength(2);
+    }
+  }
+  expect(await launchPermissions(fixture.ec2, plain.imageId)).toEqual([]);
+  expect(await launchPermissions(fixture.ec2, encrypted.imageId)).toEqual([]);
+  expect(await snapshotPermissions(fixture.ec2, encrypted.snapshotIds[0])).toEqual([]);
+  expect(await listAllGrants(fixture.kms, key)).toEqual([]);
 });
 
 test('a just-created role: AccessDenied from AssumeRole is retried (bounded) until IAM has propagated it', async () => {
