@@ -9,6 +9,7 @@ const INTEG_TESTS_ALPHA = '2.245.0-alpha.0';
 const SDK_DEPS = [
   '@aws-sdk/client-ec2@3.1169.0',
   '@aws-sdk/client-kms@3.1162.0',
+  '@aws-sdk/client-sts@3.1169.0',
   '@aws-sdk/client-workspaces@3.1048.0',
   // The record of which resource holds which share (Parameter Store; see DESIGN.md, "Ownership").
   '@aws-sdk/client-ssm@3.1169.0',

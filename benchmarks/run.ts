@@ -1,5 +1,5 @@
 /**
- * The benchmark command (issue 7): measures, side by side in one run, and writes BENCHMARKS.md with
+ * The benchmark command: measures, side by side in one run, and writes BENCHMARKS.md with
  * the figures, the command that reproduces them and the machine they ran on. It prints figures and
  * asserts nothing about speed.
  *

@@ -15,10 +15,13 @@ import { mkdtempSync, rmSync, statSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { App, Stack } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { SharedAmi, SharedWorkspaceImage } from '../src';
 import { median, nowMs, progress } from './lib/stats';
-import { IAM_ROLE_INLINE_POLICY_LIMIT, policyChars } from '../src/private/policy-size';
+import {
+  CFN_RESOURCE_LIMIT, CFN_TEMPLATE_LIMIT, IAM_ROLE_INLINE_POLICY_LIMIT, IAM_ROLE_TRUST_POLICY_LIMIT, policyChars,
+} from '../src/private/policy-size';
 
 export type ImageKind = 'ami' | 'workspaces';
 
@@ -38,8 +41,10 @@ export interface SynthRow {
   /** Synth wall times (construct tree + app.synth()), milliseconds, one per repetition. */
   readonly samplesMs: number[];
   readonly medianMs: number;
-  /** The template file as `cdk synth` writes it. */
+  /** The template file as `cdk synth` writes it (1-space indentation). */
   readonly templateBytes: number;
+  /** The same template without indentation (`suppressTemplateIndentation: true`). */
+  readonly minifiedBytes: number;
   readonly resources: number;
   readonly lambdaFunctions: number;
   /** Lambda functions that run this library's handler code (the rest are the Provider framework's). */
@@ -51,7 +56,23 @@ export interface SynthRow {
   readonly bytesByType: Record<string, number>;
 }
 
+/** One stack of the size a platform team ships (see `catalogue`), synthesized with validation on. */
+export interface CatalogueResult {
+  readonly sharedAmi: number;
+  readonly sharedWorkspaceImage: number;
+  readonly accountsPerShare: number;
+  readonly resources: number;
+  readonly templateBytes: number;
+  readonly minifiedBytes: number;
+  /** The largest share role's inline policy and trust policy, handler roles' inline policies: longest partition and region names. */
+  readonly maxShareRolePolicyChars: number;
+  readonly maxTrustPolicyChars: number;
+  readonly maxHandlerRolePolicyChars: number;
+  readonly ms: number;
+}
+
 export interface SynthScaleResult {
+  readonly catalogue?: CatalogueResult;
   readonly counts: number[];
   readonly repetitions: Record<number, number>;
   readonly variants: Array<Pick<SynthVariant, 'key' | 'kind' | 'label' | 'ours'>>;
@@ -170,10 +191,9 @@ function synthOnce(variant: SynthVariant, n: number): { ms: number; row: Omit<Sy
     const app = new App({ outdir, context: { '@aws-cdk/core:stackResourceLimit': 0 } });
     const stack = new Stack(app, 'Bench');
     for (let i = 0; i < n; i++) variant.add(stack, i);
-    // From 15 default SharedAmi of 2 accounts (41 SharedWorkspaceImage) per stack, the constructs' own
-    // validation refuses the stack (IAM's cap on the handler role's inline policies). Synthesis skips
-    // validation for every variant alike, so that the scale figures exist at every N; the report's
-    // "role policies" column shows where the cap lies.
+    // Past CloudFormation's 500 resources or 1 MB, the constructs' own validation refuses the stack.
+    // Synthesis skips validation for every variant alike, so that the scale figures exist at every
+    // N; the report extrapolates where each cap lies.
     const assembly = app.synth({ skipValidation: true });
     const elapsed = nowMs() - start;
     const artifact = assembly.getStackByName('Bench');
@@ -183,6 +203,7 @@ function synthOnce(variant: SynthVariant, n: number): { ms: number; row: Omit<Sy
       ms: elapsed,
       row: {
         templateBytes: statSync(artifact.templateFullPath).size,
+        minifiedBytes: Buffer.byteLength(JSON.stringify(template)),
         resources: resources.length,
         lambdaFunctions: resources.filter((r) => r.Type === 'AWS::Lambda::Function').length,
         handlerFunctions: resources.filter((r) => r.Type === 'AWS::Lambda::Function'
@@ -222,12 +243,67 @@ export function runSynthScale(options: SynthScaleOptions): SynthScaleResult {
       progress(`synth ${variant.key} N=${n}: median ${result.medianMs.toFixed(0)} ms over ${samples.length}, ${result.resources} resources, ${result.templateBytes} bytes`);
     }
   }
+  const catalogue = synthCatalogue();
+  progress(`synth catalogue: ${catalogue.resources} resources, ${catalogue.minifiedBytes} bytes minified, ${catalogue.templateBytes} indented`);
   return {
+    catalogue,
     counts: options.counts,
     repetitions,
     variants: SYNTH_VARIANTS.map(({ key, kind, label, ours }) => ({ key, kind, label, ours })),
     rows,
   };
+}
+
+/**
+ * A platform team's catalogue in one stack: 200 SharedAmi and 20 SharedWorkspaceImage of 20
+ * accounts each; every tenth AMI share also shares its snapshots and grants the accounts' Auto
+ * Scaling roles, every tenth (another) shares with an organization under a key defined in the app.
+ * Environment-agnostic (partition and region counted with the longest names), with
+ * `suppressTemplateIndentation`, path metadata as the CDK CLI writes it, and synthesized with validation on: the library's own check
+ * would refuse it past any cap.
+ */
+export function synthCatalogue(): CatalogueResult {
+  const outdir = mkdtempSync(path.join(os.tmpdir(), 'bench-catalogue-'));
+  try {
+    const start = nowMs();
+    // As the CDK CLI synthesizes by default: resource path metadata and the analytics resource on.
+    const app = new App({ outdir, analyticsReporting: true, context: { 'aws:cdk:enable-path-metadata': true } });
+    const stack = new Stack(app, 'GoldenImageCatalogue', { suppressTemplateIndentation: true });
+    const keys = Array.from({ length: 4 }, (_, i) => new kms.Key(stack, `Key${i}`, { enableKeyRotation: true }));
+    const accounts = (share: number): string[] => Array.from({ length: 20 }, (_, j) => String(400_000_000_000 + share * 20 + j));
+    for (let i = 0; i < 200; i++) {
+      new SharedAmi(stack, `Ami${i}`, {
+        imageId: amiId(i),
+        accounts: accounts(i),
+        shareSnapshots: i % 10 === 1,
+        grantAutoScalingServiceRole: i % 10 === 1,
+        ...(i % 10 === 3 ? { organizationArns: ['arn:aws:organizations::999999999999:organization/o-exampleorg1'], encryptionKeys: [keys[i % 4]] } : {}),
+      });
+    }
+    for (let i = 0; i < 20; i++) new SharedWorkspaceImage(stack, `Desktop${i}`, { imageId: workspaceImageId(i), accounts: accounts(200 + i) });
+    const artifact = app.synth().getStackByName('GoldenImageCatalogue');
+    const ms = nowMs() - start;
+    const template = artifact.template as Template;
+    const roles = Object.values(template.Resources).filter((r) => r.Type === 'AWS::IAM::Role');
+    const shareRoles = roles.filter((r) => JSON.stringify(r.Properties?.Path ?? '').includes('cdk-shared-images'));
+    const inline = (r: { Properties?: Record<string, unknown> }): number =>
+      ((r.Properties?.Policies as Array<{ PolicyDocument: unknown }> | undefined) ?? []).reduce((sum, p) => sum + policyChars(p.PolicyDocument), 0);
+    const handlerPolicies = Object.entries(template.Resources).filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && id.includes('HandlerRoleDefaultPolicy'));
+    return {
+      sharedAmi: 200,
+      sharedWorkspaceImage: 20,
+      accountsPerShare: 20,
+      resources: Object.keys(template.Resources).length,
+      templateBytes: Buffer.byteLength(JSON.stringify(template, undefined, 1)),
+      minifiedBytes: statSync(artifact.templateFullPath).size,
+      maxShareRolePolicyChars: Math.max(...shareRoles.map(inline)),
+      maxTrustPolicyChars: Math.max(...shareRoles.map((r) => policyChars(r.Properties?.AssumeRolePolicyDocument))),
+      maxHandlerRolePolicyChars: Math.max(...handlerPolicies.map(([, r]) => policyChars(r.Properties?.PolicyDocument))),
+      ms,
+    };
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 function bytesByType(template: Template): Record<string, number> {
@@ -240,17 +316,13 @@ function bytesByType(template: Template): Record<string, number> {
 // IAM's limit on a role's inline policies (10,240 characters, whitespace not counted)
 // ---------------------------------------------------------------------------------------------
 
-export { IAM_ROLE_INLINE_POLICY_LIMIT };
-/** CloudFormation: resources per stack. */
-export const CFN_RESOURCE_LIMIT = 500;
-/** CloudFormation: template body uploaded through S3 (CDK warns from 80% of it). */
-export const CFN_TEMPLATE_LIMIT = 1_000_000;
+export { CFN_RESOURCE_LIMIT, CFN_TEMPLATE_LIMIT, IAM_ROLE_INLINE_POLICY_LIMIT, IAM_ROLE_TRUST_POLICY_LIMIT };
 
 /**
  * Every AWS::IAM::Policy counts toward the aggregate of each role it is attached to, as do the
- * role's own `Policies`. Intrinsics are resolved to plausible literal lengths (`policyChars`: pseudo
- * parameters to us-east-1 values, references to ARNs built from the logical id), so the figure is
- * close, not exact: the same estimate the handler role's synth-time check uses.
+ * role's own `Policies`. Intrinsics are resolved to literals at least as long as the real values
+ * (`policyChars`: the longest partition and region names, references to ARNs with the longest role
+ * name): the same estimate the synth-time check uses.
  */
 const BENCH_PSEUDO = { stackName: 'Bench' };
 function maxRoleInlinePolicyChars(template: Template): number {

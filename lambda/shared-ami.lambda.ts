@@ -17,6 +17,7 @@ import {
   explainSnapshotsLeft, imageProblem, involvesSnapshots, isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges,
   recipientName, snapshotIdsOf,
 } from './ami/plan';
+import { shareCredentials } from './common/assume-role';
 import * as claims from './common/claims-adapter';
 import { awsErrorCode, ShareError } from './common/errors';
 import {
@@ -33,7 +34,7 @@ import { SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../s
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<OnEventResponse> {
   const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
   log({ requestType: event.RequestType, physicalId, properties: ownProperties(event.ResourceProperties) });
-  aws.startInvocation();
+  aws.startInvocation(shareCredentials(event, 'AMI'));
   claims.startInvocation();
   switch (event.RequestType) {
     case 'Create': return onCreate(event);

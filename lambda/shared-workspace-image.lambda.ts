@@ -19,6 +19,7 @@ import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
   CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
+import { shareCredentials } from './common/assume-role';
 import * as claims from './common/claims-adapter';
 import { awsErrorCode, isThrottling, isTransient, ShareError, undoneSentence } from './common/errors';
 import {
@@ -54,7 +55,7 @@ export async function handler(
   const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
   const completion = completionOf(event);
   log({ call: completion ? 'isComplete' : 'onEvent', requestType: event.RequestType, physicalId, completion, properties: ownProperties(event.ResourceProperties) });
-  workspaces.startInvocation();
+  workspaces.startInvocation(shareCredentials(event, 'WorkSpaces image'));
   claims.startInvocation();
   if (completion) return isComplete(event as IsCompleteEvent, completion);
   switch (event.RequestType) {

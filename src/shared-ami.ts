@@ -1,4 +1,4 @@
-import { Annotations, ArnFormat, CustomResource, Duration, Fn, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CustomResource, Duration, Fn, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct, IConstruct } from 'constructs';
@@ -7,7 +7,7 @@ import {
   SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
 } from './private/contract';
 import { wireGuard } from './private/guard';
-import { acknowledgeNag, nagArn, wildcardResource } from './private/nag';
+import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
 import {
   ACCOUNT, checkAmiId, checkRecipient, duplicatesOf, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT,
@@ -221,7 +221,7 @@ export class SharedAmi extends Construct {
     const provider = ShareProvider.of(this, {
       id: 'cdk-shared-images.SharedAmiProvider',
       shareType: 'SharedAmi',
-      smallerPolicyHint: 'set grantKeyUsage: false for unencrypted AMIs',
+      smallerPolicyHint: 'declare fewer encryptionKeys, or set grantKeyUsage: false for unencrypted AMIs',
       handler: (s, i, p) => new SharedAmiFunction(s, i, p),
       timeout: Duration.minutes(5),
       commonStatements: [new iam.PolicyStatement({ actions: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'], resources: ['*'] })],
@@ -229,6 +229,34 @@ export class SharedAmi extends Construct {
     });
     const grantKeyUsage = this.grantKeyUsage;
     const keys = this.keys;
+
+    // AMI ARNs carry no account. A literal id is scoped to that image; a token's value can change
+    // between deployments, and the old image's shares must still be revoked by the old resource's
+    // Delete, so a token gets the region's images (AWS itself lets only the owner change them).
+    const literal = !Token.isUnresolved(props.imageId);
+    const image = subArn(stack, `arn:\${AWS::Partition}:ec2:\${AWS::Region}::image/${literal ? props.imageId : '*'}`);
+    const snapshots = subArn(stack, 'arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*');
+    const statements = [new iam.PolicyStatement({
+      actions: ['ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute'],
+      resources: [image],
+    })];
+    if (props.shareSnapshots) {
+      statements.push(new iam.PolicyStatement({
+        actions: ['ec2:DescribeSnapshotAttribute', 'ec2:ModifySnapshotAttribute'],
+        resources: [snapshots],
+      }));
+    }
+    if (props.deleteImageOnRemoval) {
+      statements.push(new iam.PolicyStatement({ actions: ['ec2:DeregisterImage'], resources: [image] }));
+    }
+    if (props.deleteSnapshotsOnRemoval) {
+      statements.push(new iam.PolicyStatement({
+        actions: ['ec2:DeleteSnapshot'],
+        resources: [snapshots],
+      }));
+    }
+    if (grantKeyUsage) statements.push(...this.kmsStatements(stack, keys, !!props.grantAutoScalingServiceRole));
+    const role = provider.attachShareRole(this, statements);
 
     const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'AMI');
     const properties: SharedAmiResourceProperties = {
@@ -244,53 +272,22 @@ export class SharedAmi extends Construct {
       ...guard,
       DeleteSnapshots: String(props.deleteSnapshotsOnRemoval ?? false),
       TakeOverExistingShares: String(props.takeOverExistingShares ?? false),
+      ShareRoleArn: role.roleArn,
     };
     this.resource = new CustomResource(this, 'Resource', {
       resourceType: SHARED_AMI_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
     });
-    // CloudFormation deletes the share, which runs the deletion guard, before the image.
+    // CloudFormation deletes the share, which runs the deletion guard, before the image, and
+    // before its role (which the handler assumes to revoke).
     if (props.imageResource) this.resource.node.addDependency(props.imageResource);
+    this.resource.node.addDependency(role);
     this.sharedImageId = this.resource.getAttString('ImageId');
     this.grantIds = this.resource.getAttString('GrantIds');
     this.grantCount = this.resource.getAttString('GrantCount');
     this.grantName = this.resource.getAttString('GrantName');
 
-    // AMI ARNs carry no account. A literal id is scoped to that image; a token's value can change
-    // between deployments, and the old image's shares must still be revoked by the old resource's
-    // Delete, so a token gets the region's images (AWS itself lets only the owner change them).
-    const literal = !Token.isUnresolved(props.imageId);
-    const image = stack.formatArn({
-      service: 'ec2', account: '', resource: 'image', resourceName: literal ? props.imageId : '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-    });
-    const statements = [new iam.PolicyStatement({
-      actions: ['ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute'],
-      resources: [image],
-    })];
-    if (props.shareSnapshots) {
-      statements.push(new iam.PolicyStatement({
-        actions: ['ec2:DescribeSnapshotAttribute', 'ec2:ModifySnapshotAttribute'],
-        resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
-      }));
-    }
-    if (props.deleteImageOnRemoval) {
-      statements.push(new iam.PolicyStatement({ actions: ['ec2:DeregisterImage'], resources: [image] }));
-    }
-    if (props.deleteSnapshotsOnRemoval) {
-      statements.push(new iam.PolicyStatement({
-        actions: ['ec2:DeleteSnapshot'],
-        resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
-      }));
-    }
-    if (grantKeyUsage) statements.push(...this.kmsStatements(stack, keys, !!props.grantAutoScalingServiceRole));
-    const policy = provider.attachSharePolicy(this, this.resource, statements, {
-      imageId: literal ? props.imageId : 'token',
-      shareSnapshots: !!props.shareSnapshots,
-      grantKeyUsage,
-      deleteImage: !!props.deleteImageOnRemoval,
-      deleteSnapshots: !!props.deleteSnapshotsOnRemoval,
-    });
     const acknowledged: Record<string, string> = {};
     if (!literal) {
       acknowledged[wildcardResource(nagArn(stack, 'ec2', '', 'image/*'))] =
@@ -305,7 +302,7 @@ export class SharedAmi extends Construct {
       acknowledged[wildcardResource(nagArn(stack, 'kms', account, 'key/*'))] =
         'The AMI\'s keys are found at deploy time (no encryptionKeys given): grants on this account\'s keys in this region, and kms:CreateGrant only to the declared accounts with the launch operations.';
     }
-    acknowledgeNag(policy, acknowledged);
+    acknowledgeNag(role, acknowledged);
 
     this.node.addValidation({ validate: () => this.validateRecipients() });
   }
@@ -348,15 +345,20 @@ export class SharedAmi extends Construct {
   private kmsStatements(stack: Stack, keys: kms.IKey[], autoScaling: boolean): iam.PolicyStatement[] {
     const resources = keys.length > 0
       ? keys.map((k) => k.keyArn)
-      : [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })];
+      : [subArn(stack, 'arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*')];
+    // One Fn::Split of one Fn::Sub: the same list as one ARN per account, in a fraction of the
+    // template bytes (a stack of shares must fit CloudFormation's 1 MB).
     const grantees = Lazy.list({
       produce: () => {
         const accounts = unique(this.accounts);
         const explicit = accounts.length <= 25 && accounts.every((a) => !Token.isUnresolved(a));
         const list = explicit ? accounts : ['*'];
-        return list.flatMap((a) => autoScaling
-          ? [accountRootArn(stack.partition, a), autoScalingServiceRoleArn(stack.partition, a)]
-          : [accountRootArn(stack.partition, a)]);
+        const partition = '${AWS::Partition}';
+        const arns = list.flatMap((a) => (autoScaling
+          ? [accountRootArn(partition, a), autoScalingServiceRoleArn(partition, a)]
+          : [accountRootArn(partition, a)]));
+        const joined = subArn(stack, arns.join(','));
+        return Token.isUnresolved(joined) ? Fn.split(',', joined) : arns;
       },
     });
     return [

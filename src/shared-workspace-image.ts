@@ -1,11 +1,11 @@
-import { Annotations, ArnFormat, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, IConstruct } from 'constructs';
 import {
   REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties,
 } from './private/contract';
 import { wireGuard } from './private/guard';
-import { acknowledgeNag, nagArn, wildcardResource } from './private/nag';
+import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
 import { ACCOUNT, checkRecipient, checkWorkspaceImageId, unique } from './private/validation';
 import { SharedWorkspaceImageFunction } from './shared-workspace-image-function';
@@ -149,43 +149,40 @@ export class SharedWorkspaceImage extends Construct {
     });
 
     const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'WorkSpaces image');
+    // A literal id is scoped to that image. A token's value can change between deployments, and the
+    // old image's shares must still be revoked by the old resource's Delete, so a token gets this
+    // account's images in this region (only their owner can change their permissions anyway).
+    const image = subArn(stack, `arn:\${AWS::Partition}:workspaces:\${AWS::Region}:\${AWS::AccountId}:workspaceimage/${literal ? props.imageId : '*'}`);
+    const statements = [new iam.PolicyStatement({
+      actions: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
+      resources: [image],
+    })];
+    if (guard.DeleteImage === 'true') statements.push(new iam.PolicyStatement({ actions: ['workspaces:DeleteWorkspaceImage'], resources: [image] }));
+    const role = provider.attachShareRole(this, statements);
     const properties: SharedWorkspaceImageResourceProperties = {
       ImageId: props.imageId,
       Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
       RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
       ...guard,
       TakeOverExistingShares: String(props.takeOverExistingShares ?? false),
+      ShareRoleArn: role.roleArn,
     };
     this.resource = new CustomResource(this, 'Resource', {
       resourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
     });
-    // CloudFormation deletes the share, which runs the deletion guard, before the image.
+    // CloudFormation deletes the share, which runs the deletion guard, before the image, and
+    // before its role (which the handler assumes to unshare).
     if (props.imageResource) this.resource.node.addDependency(props.imageResource);
+    this.resource.node.addDependency(role);
     const deleteImage = guard.DeleteImage === 'true';
     this.sharedImageId = this.resource.getAttString('ImageId');
 
-    // A literal id is scoped to that image. A token's value can change between deployments, and the
-    // old image's shares must still be revoked by the old resource's Delete, so a token gets this
-    // account's images in this region (only their owner can change their permissions anyway).
-    const image = stack.formatArn({
-      service: 'workspaces', resource: 'workspaceimage', resourceName: literal ? props.imageId : '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-    });
-    const statements = [new iam.PolicyStatement({
-      actions: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
-      resources: [image],
-    })];
-    if (deleteImage) statements.push(new iam.PolicyStatement({ actions: ['workspaces:DeleteWorkspaceImage'], resources: [image] }));
-    // The identity names the policy: a change of image or of deleteImageOnRemoval makes a new one
-    // (a share without deletion keeps the identity it always had).
-    const policy = provider.attachSharePolicy(this, this.resource, statements, {
-      imageId: literal ? props.imageId : 'token', ...(deleteImage ? { deleteImage } : {}),
-    });
     if (!literal) {
       const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
       const what = deleteImage ? 'shares must still be revoked (and the old image deleted)' : 'shares must still be revoked';
-      acknowledgeNag(policy, {
+      acknowledgeNag(role, {
         [wildcardResource(nagArn(stack, 'workspaces', account, 'workspaceimage/*'))]:
           `The image id is a token, so its value can change between deployments, and the old image's ${what} by the old resource's Delete: this account's WorkSpaces images in this region.`,
       });

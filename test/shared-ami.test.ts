@@ -21,6 +21,20 @@ function handlerFunctions(template: Template) {
   }));
 }
 
+/** The share roles (one per share) of a stack, by logical id. */
+function shareRoles(t: Template) {
+  return Object.entries(t.findResources('AWS::IAM::Role')).filter(([id]) => id.startsWith('Share'));
+}
+
+/** The one inline policy of the stack's only (or first) share role. */
+function sharePolicy(t: Template) {
+  return shareRoles(t)[0][1].Properties.Policies[0].PolicyDocument;
+}
+
+function handlerPolicy(t: Template) {
+  return Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('SharedAmiProviderHandlerRoleDefaultPolicy'))![1].Properties.PolicyDocument;
+}
+
 describe('SharedAmi resource properties', () => {
   test('sends exactly the contract keys, scalars as strings', () => {
     const s = stack();
@@ -143,94 +157,121 @@ describe('one provider per stack', () => {
   });
 });
 
-describe('IAM: one policy per share on the shared role, least privilege', () => {
-  function sharePolicies(t: Template) {
-    return Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('Share'));
-  }
-
-  test('launch permissions are scoped to the literal image ARN; Describe* (no resource-level support) sits on the shared role', () => {
+describe('IAM: one role per share, holding only that share\'s permissions', () => {
+  test('launch permissions are scoped to the literal image ARN; Describe* (no resource-level support) sits on the handler role', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
     const t = Template.fromStack(s);
-    const policies = sharePolicies(t);
-    expect(policies).toHaveLength(1);
-    const [, policy] = policies[0];
-    expect(policy.Properties.PolicyDocument.Statement).toEqual([{
+    const roles = shareRoles(t);
+    expect(roles).toHaveLength(1);
+    const [, role] = roles[0];
+    expect(role.Properties.Policies).toHaveLength(1);
+    expect(sharePolicy(t).Statement).toEqual([{
       Action: ['ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute'],
       Effect: 'Allow',
-      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ec2:eu-west-1::image/${AMI}`]] },
+      Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:ec2:eu-west-1::image/${AMI}` },
     }]);
-    expect(policy.Properties.Roles).toHaveLength(1);
-    // the shared role holds only logs and DescribeImages
-    const roleDefault = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('HandlerRoleDefaultPolicy'))![1];
-    const actions = roleDefault.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
+    // the handler role holds only logs, Describe* and assuming this stack's share roles
+    const actions = handlerPolicy(t).Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
     expect(actions.sort()).toEqual([
       'ec2:DescribeImages', 'ec2:DescribeSnapshots', 'logs:CreateLogStream', 'logs:PutLogEvents',
-      'ssm:DeleteParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter',
+      'ssm:DeleteParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter', 'sts:AssumeRole',
     ]);
     // the record of ownership: the library's own Parameter Store folder, nothing else
-    const record = roleDefault.Properties.PolicyDocument.Statement.find((st: { Action: string[] }) => [st.Action].flat().includes('ssm:PutParameter'));
+    const record = handlerPolicy(t).Statement.find((st: { Action: string[] }) => [st.Action].flat().includes('ssm:PutParameter'));
     expect(record.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:eu-west-1:123456789012:parameter/cdk-shared-images/claims/*']] });
+    expect(Object.keys(t.findResources('AWS::IAM::Policy')).filter((id) => id.startsWith('Share'))).toEqual([]);
+  });
+
+  test('the share role trusts the handler role only, and lives under the stack\'s own path; the handler may assume only that path', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+    const t = Template.fromStack(s);
+    const [, role] = shareRoles(t)[0];
+    const handlerRoleId = Object.keys(t.findResources('AWS::IAM::Role')).find((id) => id.includes('SharedAmiProviderHandlerRole'))!;
+    expect(role.Properties.AssumeRolePolicyDocument).toEqual({
+      Version: '2012-10-17',
+      Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [handlerRoleId, 'Arn'] } } }],
+    });
+    expect(role.Properties.Path).toBe('/cdk-shared-images/eu-west-1/Golden/SharedAmi/');
+    expect(handlerPolicy(t).Statement).toContainEqual({
+      Action: 'sts:AssumeRole',
+      Effect: 'Allow',
+      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::123456789012:role/cdk-shared-images/eu-west-1/Golden/SharedAmi/*' },
+    });
+    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { ShareRoleArn: { 'Fn::GetAtt': [shareRoles(t)[0][0], 'Arn'] } });
   });
 
   test('snapshot permissions only when shareSnapshots, scoped to the region\'s snapshots', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], shareSnapshots: true, grantKeyUsage: false });
-    const [, policy] = sharePolicies(Template.fromStack(s))[0];
-    expect(policy.Properties.PolicyDocument.Statement).toHaveLength(2);
-    expect(policy.Properties.PolicyDocument.Statement[1]).toEqual({
+    const policy = sharePolicy(Template.fromStack(s));
+    expect(policy.Statement).toHaveLength(2);
+    expect(policy.Statement[1]).toEqual({
       Action: ['ec2:DescribeSnapshotAttribute', 'ec2:ModifySnapshotAttribute'],
       Effect: 'Allow',
-      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:eu-west-1::snapshot/*']] },
+      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:eu-west-1::snapshot/*' },
     });
   });
 
   test('a token image id gets the region\'s images, so the old image can still be revoked after a replacement', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/ami'), accounts: ['111111111111'] });
-    const [, policy] = sharePolicies(Template.fromStack(s))[0];
-    expect(policy.Properties.PolicyDocument.Statement[0].Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:eu-west-1::image/*']] });
+    expect(sharePolicy(Template.fromStack(s)).Statement[0].Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:eu-west-1::image/*' });
   });
 
-  test('the share depends on its own policy, so the permissions outlive its Delete', () => {
+  test('the share depends on its own role, so the permissions outlive its Delete', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
     const t = Template.fromStack(s);
-    const [policyId] = sharePolicies(t)[0];
+    const [roleId] = shareRoles(t)[0];
     const share = Object.values(t.findResources(SHARED_AMI_RESOURCE_TYPE))[0];
-    expect(share.DependsOn).toContain(policyId);
+    expect(share.DependsOn).toContain(roleId);
   });
 
-  test('a new image id means a new policy (new logical id), so the old one is removed only after the cleanup revoked', () => {
+  test('a new image id means a new role (new logical id), so the old one is removed only after the cleanup revoked', () => {
     const ids = ['ami-0123456789abcdef0', 'ami-0fedcba9876543210'].map((imageId) => {
       const s = stack();
       new SharedAmi(s, 'Share', { imageId, accounts: ['111111111111'] });
-      return sharePolicies(Template.fromStack(s))[0][0];
+      return shareRoles(Template.fromStack(s))[0][0];
     });
     expect(ids[0]).not.toEqual(ids[1]);
   });
 
-  test('two shares in one stack: two policies on one role', () => {
+  test('the same settings keep the same role: a redeploy replaces nothing', () => {
+    const ids = [1, 2].map(() => {
+      const s = stack();
+      new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
+      return shareRoles(Template.fromStack(s))[0][0];
+    });
+    expect(ids[0]).toEqual(ids[1]);
+  });
+
+  test('two shares in one stack: two roles, each holding only its own image, both assumable by the one handler role', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
     new SharedAmi(s, 'Share2', { imageId: 'ami-0fedcba9876543210', accounts: ['111111111111'] });
     const t = Template.fromStack(s);
-    const roles = new Set(sharePolicies(t).map(([, p]) => JSON.stringify(p.Properties.Roles)));
-    expect(sharePolicies(t)).toHaveLength(2);
-    expect(roles.size).toBe(1);
+    const roles = shareRoles(t);
+    expect(roles).toHaveLength(2);
+    const images = roles.map(([, r]) => r.Properties.Policies[0].PolicyDocument.Statement[0].Resource['Fn::Sub']);
+    expect(images.sort()).toEqual([
+      `arn:\${AWS::Partition}:ec2:eu-west-1::image/${AMI}`, 'arn:${AWS::Partition}:ec2:eu-west-1::image/ami-0fedcba9876543210',
+    ]);
+    expect(new Set(roles.map(([, r]) => JSON.stringify(r.Properties.AssumeRolePolicyDocument))).size).toBe(1);
+    expect(handlerFunctions(t)).toHaveLength(1);
   });
 });
 
 const OPERATIONS = ['Decrypt', 'DescribeKey', 'CreateGrant', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo'];
-const root = (a: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${a}:root`]] });
-const asgRole = (a: string) => ({
-  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${a}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`]],
-});
+const root = (a: string) => `arn:\${AWS::Partition}:iam::${a}:root`;
+const asgRole = (a: string) => `arn:\${AWS::Partition}:iam::${a}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
+/** The grantee condition as the template writes it: one Fn::Split of one Fn::Sub. */
+const grantees = (...arns: string[]) => ({ 'Fn::Split': [',', { 'Fn::Sub': arns.join(',') }] });
 
 describe('KMS: grants to account recipients, key policy for organizations', () => {
   function kmsStatements(t: Template) {
-    const [, policy] = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('Share'))!;
-    return policy.Properties.PolicyDocument.Statement.filter((st: { Action: string | string[] }) => [st.Action].flat().some((a) => a.startsWith('kms:')));
+    return sharePolicy(t).Statement.filter((st: { Action: string | string[] }) => [st.Action].flat().some((a) => a.startsWith('kms:')));
   }
 
   test('on by default: the handler is told to grant, and may create grants only to the declared accounts with the launch operations', () => {
@@ -238,7 +279,7 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111', '222222222222'] });
     const t = Template.fromStack(s);
     t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { KmsGrants: 'true', AutoScalingRoleGrants: 'false', DeclaredKeyArns: [] });
-    const anyKey = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:eu-west-1:123456789012:key/*']] };
+    const anyKey = { 'Fn::Sub': 'arn:${AWS::Partition}:kms:eu-west-1:123456789012:key/*' };
     expect(kmsStatements(t)).toEqual([
       { Action: ['kms:DescribeKey', 'kms:ListGrants', 'kms:RevokeGrant'], Effect: 'Allow', Resource: anyKey },
       {
@@ -247,7 +288,7 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
         Resource: anyKey,
         Condition: {
           'ForAllValues:StringEquals': { 'kms:GrantOperations': OPERATIONS },
-          'StringLike': { 'kms:GranteePrincipal': [root('111111111111'), root('222222222222')] },
+          'StringLike': { 'kms:GranteePrincipal': grantees(root('111111111111'), root('222222222222')) },
         },
       },
     ]);
@@ -264,9 +305,9 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
     const [read, create] = kmsStatements(t);
     expect(read.Resource).toEqual(keyArn);
     expect(create.Resource).toEqual(keyArn);
-    expect(create.Condition.StringLike['kms:GranteePrincipal']).toEqual([
+    expect(create.Condition.StringLike['kms:GranteePrincipal']).toEqual(grantees(
       root('111111111111'), asgRole('111111111111'), root('222222222222'), asgRole('222222222222'),
-    ]);
+    ));
   });
 
   test('past 25 accounts the grantee condition becomes a pattern, keeping the policy small', () => {
@@ -274,7 +315,7 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
     const accounts = Array.from({ length: 26 }, (_, i) => String(100000000000 + i));
     new SharedAmi(s, 'Share', { imageId: AMI, accounts });
     const [, create] = kmsStatements(Template.fromStack(s));
-    expect(create.Condition.StringLike['kms:GranteePrincipal']).toEqual([root('*')]);
+    expect(create.Condition.StringLike['kms:GranteePrincipal']).toEqual(grantees(root('*')));
   });
 
   test('grantKeyUsage: false sends KmsGrants "false" and holds no KMS permission', () => {
@@ -391,10 +432,9 @@ describe('deletion guard (retiring an image)', () => {
     });
     const t = Template.fromStack(s);
     t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { GuardImage: 'true', DeleteImage: 'true', DeleteSnapshots: 'true', ForceUnshare: 'true' });
-    const [, policy] = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('Share'))!;
-    expect(policy.Properties.PolicyDocument.Statement.slice(1)).toEqual([
-      { Action: 'ec2:DeregisterImage', Effect: 'Allow', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ec2:eu-west-1::image/${AMI}`]] } },
-      { Action: 'ec2:DeleteSnapshot', Effect: 'Allow', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:eu-west-1::snapshot/*']] } },
+    expect(sharePolicy(t).Statement.slice(1)).toEqual([
+      { Action: 'ec2:DeregisterImage', Effect: 'Allow', Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:ec2:eu-west-1::image/${AMI}` } },
+      { Action: 'ec2:DeleteSnapshot', Effect: 'Allow', Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:eu-west-1::snapshot/*' } },
     ]);
     expect(nagFindings(s)).toEqual([]);
   });
@@ -402,8 +442,7 @@ describe('deletion guard (retiring an image)', () => {
   test('no deregister permission without deleteImageOnRemoval', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
-    const [, policy] = Object.entries(Template.fromStack(s).findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('Share'))!;
-    const actions = policy.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
+    const actions = sharePolicy(Template.fromStack(s)).Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
     expect(actions).not.toContain('ec2:DeregisterImage');
     expect(actions).not.toContain('ec2:DeleteSnapshot');
   });

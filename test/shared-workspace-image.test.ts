@@ -1,5 +1,4 @@
-import * as crypto from 'crypto';
-import { App, CfnResource, CustomResource, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, CfnResource, CustomResource, Fn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
@@ -24,11 +23,17 @@ function handlerFunctions(template: Template, type = 'SharedWorkspaceImageProvid
   }));
 }
 
-function sharePolicies(t: Template) {
-  return Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('Share'));
+/** The share roles (one per share) of a stack, by logical id. */
+function shareRoles(t: Template) {
+  return Object.entries(t.findResources('AWS::IAM::Role')).filter(([id]) => id.startsWith('Share'));
 }
 
-const imageArn = (rest: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:workspaces:eu-west-1:123456789012:workspaceimage/${rest}`]] });
+/** Each share role's one inline policy, by the role's logical id. */
+function sharePolicies(t: Template): Array<[string, { Statement: any[] }]> {
+  return shareRoles(t).map(([id, r]) => [id, r.Properties.Policies[0].PolicyDocument]);
+}
+
+const imageArn = (rest: string) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:workspaces:eu-west-1:123456789012:workspaceimage/${rest}` });
 
 describe('SharedWorkspaceImage resource properties', () => {
   test('takeOverExistingShares reaches the handler; off by default', () => {
@@ -177,28 +182,35 @@ describe('one provider per stack, with a waiter for PENDING images', () => {
   });
 });
 
-describe('IAM: one policy per share on the shared role, least privilege', () => {
-  test('permission calls are scoped to the literal image ARN; DescribeWorkspaceImages (no resource-level support) sits on the shared role', () => {
+describe('IAM: one role per share, holding only that share\'s permissions', () => {
+  test('permission calls are scoped to the literal image ARN; DescribeWorkspaceImages (no resource-level support) sits on the handler role', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
     const t = Template.fromStack(s);
-    const policies = sharePolicies(t);
-    expect(policies).toHaveLength(1);
-    const [, policy] = policies[0];
-    expect(policy.Properties.PolicyDocument.Statement).toEqual([{
+    const roles = shareRoles(t);
+    expect(roles).toHaveLength(1);
+    expect(roles[0][1].Properties.Policies).toHaveLength(1);
+    expect(roles[0][1].Properties.Path).toBe('/cdk-shared-images/eu-west-1/Golden/SharedWorkspaceImage/');
+    const [, policy] = sharePolicies(t)[0];
+    expect(policy.Statement).toEqual([{
       Action: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
       Effect: 'Allow',
       Resource: imageArn(WSI),
     }]);
-    expect(policy.Properties.Roles).toHaveLength(1);
 
     const roleDefault = Object.entries(t.findResources('AWS::IAM::Policy'))
       .find(([id]) => id.includes('SharedWorkspaceImageProviderHandlerRoleDefaultPolicy'))![1];
     const statements = roleDefault.Properties.PolicyDocument.Statement;
     expect(statements).toContainEqual({ Action: 'workspaces:DescribeWorkspaceImages', Effect: 'Allow', Resource: '*' });
+    expect(statements).toContainEqual({
+      Action: 'sts:AssumeRole',
+      Effect: 'Allow',
+      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::123456789012:role/cdk-shared-images/eu-west-1/Golden/SharedWorkspaceImage/*' },
+    });
     const actions = statements.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
     expect(actions.sort()).toEqual([
-      'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:DeleteParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter', 'workspaces:DescribeWorkspaceImages',
+      'logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:DeleteParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter', 'sts:AssumeRole',
+      'workspaces:DescribeWorkspaceImages',
     ]);
   });
 
@@ -206,39 +218,44 @@ describe('IAM: one policy per share on the shared role, least privilege', () => 
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [A] });
     const [, policy] = sharePolicies(Template.fromStack(s))[0];
-    expect(policy.Properties.PolicyDocument.Statement).toEqual([{
+    expect(policy.Statement).toEqual([{
       Action: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
       Effect: 'Allow',
       Resource: imageArn('*'),
     }]);
   });
 
-  test('the share depends on its own policy, so the permissions outlive its Delete', () => {
+  test('the share depends on its own role, so the permissions outlive its Delete', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
     const t = Template.fromStack(s);
-    const [policyId] = sharePolicies(t)[0];
+    const [roleId] = shareRoles(t)[0];
     const share = Object.values(t.findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE))[0];
-    expect(share.DependsOn).toContain(policyId);
+    expect(share.DependsOn).toContain(roleId);
+    expect(share.Properties.ShareRoleArn).toEqual({ 'Fn::GetAtt': [roleId, 'Arn'] });
   });
 
-  test('a new image id means a new policy (new logical id), so the old one is removed only after the old image was unshared', () => {
+  test('a new image id means a new role (new logical id), so the old one is removed only after the old image was unshared', () => {
     const ids = [WSI, WSI_2].map((imageId) => {
       const s = stack();
       new SharedWorkspaceImage(s, 'Share', { imageId, accounts: [A] });
-      return sharePolicies(Template.fromStack(s))[0][0];
+      return shareRoles(Template.fromStack(s))[0][0];
     });
     expect(ids[0]).not.toEqual(ids[1]);
   });
 
-  test('the WorkSpaces and AMI handlers have separate roles: neither holds the other\'s permissions', () => {
+  test('the WorkSpaces and AMI shares have separate roles under separate paths, each trusting only its own handler role', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
     new SharedAmi(s, 'ShareAmi', { imageId: 'ami-0123456789abcdef0', accounts: [A] });
     const t = Template.fromStack(s);
-    const roleOf = (prefix: string) => JSON.stringify(sharePolicies(t).find(([id]) => id.startsWith(prefix))![1].Properties.Roles);
-    expect(roleOf('SharePermissions')).toContain('SharedWorkspaceImageProviderHandlerRole');
-    expect(roleOf('ShareAmiPermissions')).toContain('SharedAmiProviderHandlerRole');
+    const roleOf = (prefix: string) => shareRoles(t).find(([id]) => id.startsWith(prefix))![1].Properties;
+    expect(JSON.stringify(roleOf('ShareRole').AssumeRolePolicyDocument)).toContain('SharedWorkspaceImageProviderHandlerRole');
+    expect(JSON.stringify(roleOf('ShareAmiRole').AssumeRolePolicyDocument)).toContain('SharedAmiProviderHandlerRole');
+    expect(roleOf('ShareRole').Path).toBe('/cdk-shared-images/eu-west-1/Golden/SharedWorkspaceImage/');
+    expect(roleOf('ShareAmiRole').Path).toBe('/cdk-shared-images/eu-west-1/Golden/SharedAmi/');
+    expect(JSON.stringify(roleOf('ShareRole').Policies)).not.toContain('ec2:');
+    expect(JSON.stringify(roleOf('ShareAmiRole').Policies)).not.toContain('workspaces:');
   });
 });
 
@@ -285,7 +302,7 @@ describe('removal and the deletion guard (SPEC 4)', () => {
   const shareResource = (t: Template) => Object.values(t.findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE))[0];
   const logicalIdOf = (s: Stack, c: CustomResource) => s.getLogicalId(c.node.defaultChild as CfnResource);
   const deleteStatements = (t: Template) => sharePolicies(t)
-    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[] }>)
+    .flatMap(([, p]) => p.Statement as Array<{ Action: string | string[] }>)
     .filter((st) => [st.Action].flat().includes('workspaces:DeleteWorkspaceImage'));
 
   test.each([
@@ -319,19 +336,19 @@ describe('removal and the deletion guard (SPEC 4)', () => {
     expect(share.DependsOn).toContain(logicalIdOf(s, image));
   });
 
-  test('without imageResource the share depends on nothing but its own policy', () => {
+  test('without imageResource the share depends on nothing but its own role', () => {
     const s = stack();
     imageCreator(s);
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deleteImageOnRemoval: true });
     const t = Template.fromStack(s);
-    expect(shareResource(t).DependsOn).toEqual([sharePolicies(t)[0][0]]);
+    expect(shareResource(t).DependsOn).toEqual([shareRoles(t)[0][0]]);
   });
 
   test('deleteImageOnRemoval grants DeleteWorkspaceImage on exactly the image', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deleteImageOnRemoval: true });
     const [, policy] = sharePolicies(Template.fromStack(s))[0];
-    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+    expect(policy.Statement).toEqual([
       {
         Action: ['workspaces:DescribeWorkspaceImagePermissions', 'workspaces:UpdateWorkspaceImagePermission'],
         Effect: 'Allow',
@@ -360,16 +377,15 @@ describe('removal and the deletion guard (SPEC 4)', () => {
     expect(JSON.stringify(t.toJSON())).not.toContain('DeleteWorkspaceImage');
   });
 
-  test('switching deleteImageOnRemoval makes a new policy; without it the policy keeps the name it had before the option existed', () => {
-    const policyId = (deleteImageOnRemoval?: boolean) => {
+  test('switching deleteImageOnRemoval makes a new role; the same settings keep the same role', () => {
+    const roleId = (deleteImageOnRemoval?: boolean) => {
       const s = stack();
       new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deleteImageOnRemoval });
-      return sharePolicies(Template.fromStack(s))[0][0];
+      return shareRoles(Template.fromStack(s))[0][0];
     };
-    expect(policyId(true)).not.toEqual(policyId(false));
-    expect(policyId(false)).toEqual(policyId(undefined));
-    const before = crypto.createHash('sha256').update(JSON.stringify({ imageId: WSI })).digest('hex').slice(0, 8);
-    expect(policyId(false)).toMatch(new RegExp(`^SharePermissions${before}`));
+    expect(roleId(true)).not.toEqual(roleId(false));
+    expect(roleId(false)).toEqual(roleId(undefined));
+    expect(roleId(true)).toEqual(roleId(true));
   });
 
   test('RemovalPolicy.RETAIN with deleteImageOnRemoval is a synth error naming the path', () => {
@@ -416,7 +432,7 @@ describe('cdk-nag AwsSolutions', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [A] });
     const acks = s.node.findAll().flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY));
-    // provider (framework + waiter), role, and the token share's policy
+    // provider (framework + waiter), handler role, and the token share's role
     expect(acks.length).toBeGreaterThanOrEqual(4);
     for (const m of acks) {
       for (const reason of Object.values(m.data as Record<string, string>)) expect(reason.length).toBeGreaterThan(40);
@@ -426,13 +442,14 @@ describe('cdk-nag AwsSolutions', () => {
   test('the token wildcard acknowledgement names exactly the finding cdk-nag raises for that statement', () => {
     const s = stack();
     const share = new SharedWorkspaceImage(s, 'ByToken', { imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [A] });
-    const policy = share.node.children.find((c) => c.node.id.startsWith('Permissions')) as iam.Policy;
-    const acknowledged = policy.node.metadata
+    const role = share.node.findChild('Role') as iam.Role;
+    const acknowledged = role.node.metadata
       .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
       .flatMap((m) => Object.keys(m.data as Record<string, string>));
+    const first = s.resolve((role.node.defaultChild as iam.CfnRole).policies)[0].policyDocument.Statement[0];
     // the same statement, unacknowledged, elsewhere in the stack: cdk-nag's finding id must be ours
     new iam.Role(s, 'Unacknowledged', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') })
-      .addToPolicy(iam.PolicyStatement.fromJson(policy.document.toJSON().Statement[0]));
+      .addToPolicy(new iam.PolicyStatement({ actions: first.Action, resources: [Fn.sub(first.Resource['Fn::Sub'])] }));
     const findings = nagFindings(s);
     expect(findings).toHaveLength(1);
     expect(findings[0]).toMatch(/ at Golden\/Unacknowledged\//);

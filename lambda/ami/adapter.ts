@@ -12,15 +12,18 @@ import {
   CreateGrantCommand, DescribeKeyCommand, GrantListEntry, GrantOperation, KMSClient, KeyMetadata, ListGrantsCommand, RevokeGrantCommand,
 } from '@aws-sdk/client-kms';
 import { StandardRetryStrategy } from '@smithy/core/retry';
+import { clientFor, ShareCredentials } from '../common/assume-role';
 import { awsErrorCode } from '../common/errors';
 import { pollUntil, retryWhile, totalWait } from '../common/retry';
 
 /** Retries with backoff survive throttling (RequestLimitExceeded) and 5xx. */
 export const MAX_ATTEMPTS = 8;
 
+let shareCredentials: ShareCredentials | undefined;
+
 let ec2Client: EC2Client | undefined;
 function ec2(): EC2Client {
-  ec2Client ??= new EC2Client({ maxAttempts: MAX_ATTEMPTS });
+  ec2Client ??= clientFor((credentials) => new EC2Client({ maxAttempts: MAX_ATTEMPTS, ...(credentials ? { credentials } : {}) }), shareCredentials);
   return ec2Client;
 }
 
@@ -42,7 +45,10 @@ export const KMS_QUOTA_EXCEEDED = 'LimitExceededException';
 
 let kmsClient: KMSClient | undefined;
 function kms(): KMSClient {
-  kmsClient ??= new KMSClient({ retryStrategy: new KmsRetryStrategy(MAX_ATTEMPTS) });
+  kmsClient ??= clientFor(
+    (credentials) => new KMSClient({ retryStrategy: new KmsRetryStrategy(MAX_ATTEMPTS), ...(credentials ? { credentials } : {}) }),
+    shareCredentials,
+  );
   return kmsClient;
 }
 
@@ -51,12 +57,15 @@ function kms(): KMSClient {
  * refuses retries once earlier failures used the quota up, and refills it slowly), and a warm Lambda
  * keeps its clients between events: without this, one throttling storm would leave every later
  * event with no retries at all, failing it on its first throttled call.
+ *
+ * `credentials`: the share's own role (see ../common/assume-role); without it, the handler's own.
  */
-export function startInvocation(): void {
+export function startInvocation(credentials?: ShareCredentials): void {
   ec2Client?.destroy();
   kmsClient?.destroy();
   ec2Client = undefined;
   kmsClient = undefined;
+  shareCredentials = credentials;
 }
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable']);

@@ -6,7 +6,7 @@ import type { Image, LaunchPermission } from '@aws-sdk/client-ec2';
 import { granteeAccount, GrantPlan } from './kms-plan';
 import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS } from '../../src/private/contract';
 import {
-  ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId,
+  ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId, checkShareRoleArn,
 } from '../../src/private/validation';
 import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
@@ -61,6 +61,7 @@ export { AMI_ID };
 export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' | 'lenient'): AmiShareSpec {
   const read = new PropertyReader(raw, SHARED_AMI_PROPERTY_KEYS);
   read.check(checkAmiId(raw.ImageId));
+  read.check(checkShareRoleArn(raw.ShareRoleArn));
   const accounts = read.list('Accounts', ACCOUNT);
   const organizationArns = read.list('OrganizationArns', ORGANIZATION);
   const organizationalUnitArns = read.list('OrganizationalUnitArns', ORGANIZATIONAL_UNIT);

@@ -6,7 +6,7 @@
  */
 import type { WorkspaceImage } from '@aws-sdk/client-workspaces';
 import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS } from '../../src/private/contract';
-import { ACCOUNT, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
+import { ACCOUNT, checkShareRoleArn, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
 import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
 import { reconcileLagging, summarize } from '../common/sets';
@@ -48,6 +48,7 @@ export const PENDING_WAIT_LIMIT_MINUTES = 40;
 export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode: 'strict' | 'lenient'): WorkspaceShareSpec {
   const read = new PropertyReader(raw, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS);
   read.check(checkWorkspaceImageId(raw.ImageId));
+  read.check(checkShareRoleArn(raw.ShareRoleArn));
   const accounts = read.list('Accounts', ACCOUNT);
   const removal = read.removal();
   const guardImage = read.flag('GuardImage', false);

@@ -6,6 +6,7 @@ import {
   DeleteWorkspaceImageCommand, DescribeWorkspaceImagePermissionsCommand, DescribeWorkspaceImagesCommand, UpdateWorkspaceImagePermissionCommand,
   WorkspaceImage, WorkSpacesClient,
 } from '@aws-sdk/client-workspaces';
+import { clientFor, ShareCredentials } from '../common/assume-role';
 import { awsErrorCode } from '../common/errors';
 import { retryWhile } from '../common/retry';
 
@@ -18,9 +19,14 @@ export const MAX_ATTEMPTS = 8;
 /** The largest page DescribeWorkspaceImagePermissions returns (its MaxResults is 1 to 25). */
 export const PERMISSIONS_PAGE_SIZE = 25;
 
+let shareCredentials: ShareCredentials | undefined;
+
 let client: WorkSpacesClient | undefined;
 function workspaces(): WorkSpacesClient {
-  client ??= new WorkSpacesClient({ maxAttempts: MAX_ATTEMPTS });
+  client ??= clientFor(
+    (credentials) => new WorkSpacesClient({ maxAttempts: MAX_ATTEMPTS, ...(credentials ? { credentials } : {}) }),
+    shareCredentials,
+  );
   return client;
 }
 
@@ -29,10 +35,13 @@ function workspaces(): WorkSpacesClient {
  * mode refuses retries once earlier failures used the quota up, and refills it slowly), and a warm
  * Lambda keeps its client between invocations: without this, one throttling storm would leave every
  * later event with no retries at all, failing it on its first throttled call.
+ *
+ * `credentials`: the share's own role (see ../common/assume-role); without it, the handler's own.
  */
-export function startInvocation(): void {
+export function startInvocation(credentials?: ShareCredentials): void {
   client?.destroy();
   client = undefined;
+  shareCredentials = credentials;
 }
 
 /** The image as this account sees it (owned or shared with it), or undefined when WorkSpaces does not know it. */

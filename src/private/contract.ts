@@ -43,13 +43,15 @@ export interface SharedAmiResourceProperties {
   readonly ForceUnshare: string;
   /** 'true': shares made by hand before this resource declared them become its own (revoked when dropped). */
   readonly TakeOverExistingShares?: string;
+  /** The share's own role, which the handler assumes for every AWS call of this resource (see `SHARE_ROLE_PATH_PREFIX`). */
+  readonly ShareRoleArn?: string;
 }
 
 /** Every key a SharedAmi resource may carry; the handler rejects anything else. */
 export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = [
   'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots', 'RemovalPolicy',
   'KmsGrants', 'AutoScalingRoleGrants', 'DeclaredKeyArns', 'GuardImage', 'DeleteImage', 'DeleteSnapshots', 'ForceUnshare',
-  'TakeOverExistingShares',
+  'TakeOverExistingShares', 'ShareRoleArn',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedAmi resource returns. */
@@ -82,6 +84,13 @@ export function accountRootArn(partition: string, account: string): string {
 /** Physical id prefix: the physical id is `<prefix><image id>`, stable while the image is. */
 export const SHARED_AMI_PHYSICAL_ID_PREFIX = 'shared-ami:';
 
+/**
+ * Every share holds its permissions in a role of its own, under the IAM path
+ * `<prefix><region>/<stack name>/<construct type>/`; the stack's handler may assume only the roles
+ * under its own path. An absent `ShareRoleArn` means the handler acts with its own credentials.
+ */
+export const SHARE_ROLE_PATH_PREFIX = '/cdk-shared-images/';
+
 // ---------------------------------------------------------------------------------------------
 // SharedWorkspaceImage
 // ---------------------------------------------------------------------------------------------
@@ -105,11 +114,13 @@ export interface SharedWorkspaceImageResourceProperties {
   readonly ForceUnshare: string;
   /** 'true': shares made by hand before this resource declared them become its own (unshared when dropped). */
   readonly TakeOverExistingShares?: string;
+  /** The share's own role, which the handler assumes for every AWS call of this resource (see `SHARE_ROLE_PATH_PREFIX`). */
+  readonly ShareRoleArn?: string;
 }
 
 /** Every key a SharedWorkspaceImage resource may carry; the handler rejects anything else. */
 export const SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS: ReadonlyArray<keyof SharedWorkspaceImageResourceProperties> = [
-  'ImageId', 'Accounts', 'RemovalPolicy', 'GuardImage', 'DeleteImage', 'ForceUnshare', 'TakeOverExistingShares',
+  'ImageId', 'Accounts', 'RemovalPolicy', 'GuardImage', 'DeleteImage', 'ForceUnshare', 'TakeOverExistingShares', 'ShareRoleArn',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedWorkspaceImage resource returns. */

@@ -1,4 +1,4 @@
-import { CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnElement, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 
 /**
@@ -28,4 +28,22 @@ export function nagArn(stack: Stack, service: string, account: string, rest: str
 /** `<LogicalId.Arn>` as cdk-nag prints a GetAtt. */
 export function nagGetAttArn(element: CfnElement): string {
   return `<${Stack.of(element).resolve(element.logicalId)}.Arn>`;
+}
+
+/**
+ * A string with `${AWS::Partition}`, `${AWS::Region}`, `${AWS::AccountId}` and `${AWS::StackName}` placeholders: literal
+ * where the stack knows the value, otherwise one `Fn::Sub`. Each share writes a role of its own,
+ * and an `Fn::Sub` takes a fraction of the template bytes of the `Fn::Join` that `formatArn` makes
+ * (CloudFormation caps a template at 1 MB, indentation included).
+ */
+export function subArn(stack: Stack, template: string): string {
+  const literal = (v: string): string | undefined => (Token.isUnresolved(v) ? undefined : v);
+  const values: Record<string, string | undefined> = {
+    'AWS::Partition': literal(stack.partition),
+    'AWS::Region': literal(stack.region),
+    'AWS::AccountId': literal(stack.account),
+    'AWS::StackName': literal(stack.stackName),
+  };
+  const text = template.replace(/\$\{(AWS::[A-Za-z]+)\}/g, (m, name: string) => values[name] ?? m);
+  return text.includes('${') ? Fn.sub(text) : text;
 }

@@ -1,13 +1,14 @@
 import * as crypto from 'crypto';
-import { Annotations, CfnElement, Duration, Stack, Token } from 'aws-cdk-lib';
+import { CfnElement, Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { acknowledgeNag, nagGetAttArn, wildcardResource } from './nag';
+import { SHARE_ROLE_PATH_PREFIX } from './contract';
+import { StackLimits } from './limits';
+import { acknowledgeNag, nagGetAttArn, subArn, wildcardResource } from './nag';
 import { recordStatements } from './ownership';
-import { IAM_ROLE_INLINE_POLICY_LIMIT, policyChars } from './policy-size';
 
 /** How to build the handler function of one construct type. */
 export interface ShareProviderOptions {
@@ -22,7 +23,7 @@ export interface ShareProviderOptions {
   readonly timeout: Duration;
   /** The construct type the provider serves, for messages (`SharedAmi`). */
   readonly shareType: string;
-  /** What shrinks a share's policy, for the message when the role's policies outgrow IAM's cap. */
+  /** What shrinks a share's policy, for the message when a share role's policy outgrows IAM's cap. */
   readonly smallerPolicyHint?: string;
   /**
    * Let the handler finish asynchronously: the same function also serves the Provider framework's
@@ -57,11 +58,19 @@ export class ShareProvider extends Construct {
   public readonly handler: lambda.Function;
   public readonly role: iam.Role;
   public readonly provider: cr.Provider;
-  private readonly sharePolicies: iam.Policy[] = [];
+  /**
+   * The IAM path of this stack's share roles of this type: `/cdk-shared-images/<region>/<stack>/<type>/`.
+   * IAM is global, so the region and the stack name (unique per account and region) make it unique
+   * to the stack; the handler may assume only the roles under it.
+   */
+  public readonly rolePath: string;
+  private readonly limits: StackLimits;
 
   private constructor(scope: Stack, options: ShareProviderOptions) {
     super(scope, options.id);
-    this.node.addValidation({ validate: () => this.checkRolePolicySize(options) });
+    this.limits = StackLimits.of(scope);
+    this.limits.registerProvider(this, options);
+    this.rolePath = subArn(scope, `${SHARE_ROLE_PATH_PREFIX}\${AWS::Region}/\${AWS::StackName}/${options.shareType}/`);
     const logGroup = new logs.LogGroup(this, 'HandlerLogs', { retention: logs.RetentionDays.THREE_MONTHS });
     this.role = new iam.Role(this, 'HandlerRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -69,6 +78,8 @@ export class ShareProvider extends Construct {
     });
     logGroup.grantWrite(this.role);
     for (const s of options.commonStatements) this.role.addToPrincipalPolicy(s);
+    const shareRoles = subArn(scope, `arn:\${AWS::Partition}:iam::\${AWS::AccountId}:role${SHARE_ROLE_PATH_PREFIX}\${AWS::Region}/\${AWS::StackName}/${options.shareType}/*`);
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [shareRoles] }));
     const record = recordStatements(scope);
     for (const s of record.statements) this.role.addToPrincipalPolicy(s);
 
@@ -88,8 +99,13 @@ export class ShareProvider extends Construct {
       } : {}),
     });
 
+    const nagRegion = Token.isUnresolved(scope.region) ? '<AWS::Region>' : scope.region;
+    const nagAccount = Token.isUnresolved(scope.account) ? '<AWS::AccountId>' : scope.account;
+    const nagStack = Token.isUnresolved(scope.stackName) ? '<AWS::StackName>' : scope.stackName;
     acknowledgeNag(this.role, {
       [wildcardResource('*')]: options.commonStatementsReason,
+      [wildcardResource(`arn:<AWS::Partition>:iam::${nagAccount}:role${SHARE_ROLE_PATH_PREFIX}${nagRegion}/${nagStack}/${options.shareType}/*`)]:
+        'The handler assumes the role of the share it acts for; each share has its own role, all under this stack\'s own IAM path, and nothing else.',
       ...record.acknowledged,
     });
     acknowledgeNag(this.provider, {
@@ -117,49 +133,35 @@ export class ShareProvider extends Construct {
   }
 
   /**
-   * Attaches a share's own permissions to the shared role as a policy of its own. Its construct id
-   * is derived from its content, so a change (a new image, a new setting) creates a new policy and
-   * CloudFormation removes the old one only after the share's update or replacement cleanup, which
-   * may still need the old permissions to revoke. The share depends on the policy, so the policy
-   * also outlives the share's own Delete.
+   * Gives a share a role of its own holding its permissions (one inline policy), under this
+   * stack's path, assumable by the handler role only. The handler assumes it for every event of the
+   * share (property `ShareRoleArn`). Two rules keep the permissions alive for every Delete that
+   * needs them:
+   *
+   * - the share depends on its role (`DependsOn`, besides the `Fn::GetAtt`), so CloudFormation
+   *   deletes the share, which revokes, before the role: on a stack delete, and in the cleanup
+   *   phase of an update that removes the share (CloudFormation orders those deletes by the
+   *   previous template's dependencies);
+   * - the role's logical id carries a hash of its policy and trust policy, so a role never changes
+   *   in place: new settings or a new image make a new role, and the old one, which the old
+   *   physical id's Delete and any rollback still use, is deleted only in the cleanup phase, after
+   *   that Delete.
    */
-  public attachSharePolicy(share: Construct, dependent: Construct, statements: iam.PolicyStatement[], identity: unknown): iam.Policy {
-    const hash = crypto.createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 8);
-    const policy = new iam.Policy(share, `Permissions${hash}`, { statements, roles: [this.role] });
-    dependent.node.addDependency(policy);
-    this.sharePolicies.push(policy);
-    return policy;
-  }
-
-  /**
-   * IAM refuses a role whose inline policies add up to more than 10,240 characters, and every
-   * share adds its policy to this one role: say so at synth time, not halfway through a deployment.
-   * Every inline policy on the role counts, the shares' and any a user attached. The estimate
-   * (`policyChars`) errs low for these policies (shortest region and partition names, made-up ARNs
-   * shorter than log group and key ARNs), so an estimate over the cap is an error; from 90 %, a warning.
-   */
-  private checkRolePolicySize(options: ShareProviderOptions): string[] {
-    const stack = Stack.of(this);
-    const literal = (v: string): string | undefined => (Token.isUnresolved(v) ? undefined : v);
-    const pseudo = {
-      region: literal(stack.region), account: literal(stack.account), partition: literal(stack.partition), stackName: stack.stackName,
-    };
-    const role = JSON.stringify(stack.resolve(this.role.roleName));
-    const onRole = stack.node.findAll()
-      .filter((c): c is iam.CfnPolicy => c instanceof iam.CfnPolicy && Stack.of(c) === stack) // a nested stack has its own role
-      .filter((p) => (stack.resolve(p.roles) as unknown[] | undefined ?? []).some((r) => JSON.stringify(r) === role));
-    const embedded = (stack.resolve((this.role.node.defaultChild as iam.CfnRole).policies) as Array<{ policyDocument: unknown }> | undefined) ?? [];
-    const chars = onRole.reduce((sum, p) => sum + policyChars(stack.resolve(p.policyDocument), pseudo), 0)
-      + embedded.reduce((sum, p) => sum + policyChars(p.policyDocument, pseudo), 0);
-    if (chars <= IAM_ROLE_INLINE_POLICY_LIMIT * 0.9) return [];
-
-    const n = this.sharePolicies.length;
-    const what = `${n} ${options.shareType} in stack ${stack.stackName} ${n === 1 ? 'needs' : 'need'} about ${chars.toLocaleString('en-US')} ` +
-      'characters of inline policy on one handler role';
-    const fix = `move some to another stack or a NestedStack${options.smallerPolicyHint ? `, or ${options.smallerPolicyHint}` : ''}`;
-    const limit = IAM_ROLE_INLINE_POLICY_LIMIT.toLocaleString('en-US');
-    if (chars > IAM_ROLE_INLINE_POLICY_LIMIT) return [`${what}, over IAM's ${limit}: ${fix}.`];
-    Annotations.of(this).addWarningV2('cdk-shared-images:role-policy-size', `${what}, close to IAM's ${limit}: ${fix}.`);
-    return [];
+  public attachShareRole(share: Construct, statements: iam.PolicyStatement[]): iam.Role {
+    const stack = Stack.of(share);
+    const role = new iam.Role(share, 'Role', {
+      assumedBy: new iam.ArnPrincipal(this.role.roleArn),
+      path: this.rolePath,
+      inlinePolicies: { Share: new iam.PolicyDocument({ statements }) },
+    });
+    const cfn = role.node.defaultChild as iam.CfnRole;
+    cfn.overrideLogicalId(Lazy.uncachedString({
+      produce: () => {
+        const content = JSON.stringify(stack.resolve({ p: cfn.policies, t: cfn.assumeRolePolicyDocument, path: cfn.path }));
+        return `${stack.getLogicalId(cfn)}${crypto.createHash('sha256').update(content).digest('hex').slice(0, 8).toUpperCase()}`;
+      },
+    }));
+    this.limits.registerShareRole(this, share, role);
+    return role;
   }
 }

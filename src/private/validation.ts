@@ -10,6 +10,8 @@ export const ACCOUNT_ID = /^\d{12}$/;
 export const AMI_ID = /^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 export const WORKSPACE_IMAGE_ID = /^wsi-[0-9a-z]{9,63}$/;
 export const ORGANIZATION_ARN = /^arn:aws[a-z-]*:organizations::\d{12}:organization\/o-[a-z0-9]{10,32}$/;
+/** A share role: `arn:<partition>:iam::<account>:role/cdk-shared-images/<region>/<stack>/<type>/<name>`. */
+export const SHARE_ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/cdk-shared-images\/[\x21-\x7e]{1,480}\/[\w+=,.@-]{1,64}$/;
 export const ORGANIZATIONAL_UNIT_ARN = /^arn:aws[a-z-]*:organizations::\d{12}:ou\/o-[a-z0-9]{10,32}\/ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
 
 /** A kind of recipient, with its format and a hint for a user who got it wrong. */
@@ -37,6 +39,12 @@ export function checkAmiId(value: unknown): string | undefined {
 export function checkWorkspaceImageId(value: unknown): string | undefined {
   if (typeof value === 'string' && WORKSPACE_IMAGE_ID.test(value)) return undefined;
   return `imageId ${show(value)} is not a WorkSpaces image id: expected "wsi-" followed by 9 to 63 of [0-9a-z]`;
+}
+
+/** The optional `ShareRoleArn` property: absent, or the ARN of a share role. */
+export function checkShareRoleArn(value: unknown): string | undefined {
+  if (value === undefined || (typeof value === 'string' && SHARE_ROLE_ARN.test(value))) return undefined;
+  return `ShareRoleArn ${show(value)} is not the ARN of a share role (arn:<partition>:iam::<account>:role/cdk-shared-images/.../<name>)`;
 }
 
 export function checkRecipient(kind: RecipientKind, value: unknown): string | undefined {

@@ -627,12 +627,12 @@ describe('planChanges', () => {
     const after = spec({ accounts: [A, B], shareSnapshots: true });
     const current = { launchPermissions: [], snapshotPermissions: { 'snap-1': [] } };
     const grants = {
-      create: [{ keyArn: KEY_1, grantee: ROOT_A }, { keyArn: KEY_2, grantee: ASG_B }],
+      create: [{ keyArn: KEY_1, grantee: ROOT_A, listed: [] }, { keyArn: KEY_2, grantee: ASG_B, listed: [] }],
       revoke: [{ keyArn: KEY_1, grantId: 'g-old', grantee: `arn:aws:iam::${C}:root`, complete: true }],
     };
     expect(planChanges(undefined, after, IMAGE, current, grants)).toEqual([
-      { kind: 'grant', target: KEY_1, add: [ROOT_A], remove: [], description: `KMS grant on ${KEY_1} to ${A}` },
-      { kind: 'grant', target: KEY_2, add: [ASG_B], remove: [], description: `KMS grant on ${KEY_2} to ${B} (Auto Scaling role)` },
+      { kind: 'grant', target: KEY_1, add: [ROOT_A], remove: [], listed: [], description: `KMS grant on ${KEY_1} to ${A}` },
+      { kind: 'grant', target: KEY_2, add: [ASG_B], remove: [], listed: [], description: `KMS grant on ${KEY_2} to ${B} (Auto Scaling role)` },
       { kind: 'await-grants', target: KEY_1, add: [], remove: [], description: `wait until KMS lists the new grants on ${KEY_1}` },
       { kind: 'await-grants', target: KEY_2, add: [], remove: [], description: `wait until KMS lists the new grants on ${KEY_2}` },
       {
@@ -657,7 +657,7 @@ describe('planChanges', () => {
   test('KMS steps alone when the launch permissions are converged', () => {
     const s = spec({ accounts: [A] });
     const current = { launchPermissions: [`UserId:${A}`], snapshotPermissions: {} };
-    const grants = { create: [{ keyArn: KEY_1, grantee: ROOT_A }], revoke: [] };
+    const grants = { create: [{ keyArn: KEY_1, grantee: ROOT_A, listed: [] }], revoke: [] };
     expect(planChanges(s, s, IMAGE, current, grants).map((x) => x.kind)).toEqual(['grant', 'await-grants']);
     expect(planChanges(s, s, IMAGE, current, { create: [], revoke: [] })).toEqual([]);
   });

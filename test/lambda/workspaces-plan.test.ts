@@ -46,8 +46,20 @@ function thrown(fn: () => unknown): Error {
 
 describe('parseWorkspaceImageProperties', () => {
   const good = {
-    ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false', TakeOverExistingShares: 'false',
+    ImageId: IMAGE,
+    Accounts: [A, B],
+    RemovalPolicy: 'revoke',
+    GuardImage: 'false',
+    DeleteImage: 'false',
+    ForceUnshare: 'false',
+    TakeOverExistingShares: 'false',
+    ShareRoleArn: 'arn:aws:iam::123456789012:role/cdk-shared-images/us-east-1/Golden/SharedWorkspaceImage/Golden-ShareRole-1A2B3C',
   };
+
+  test('a ShareRoleArn that is not a share role is refused before anything changes', () => {
+    expect(() => parseWorkspaceImageProperties({ ...good, ShareRoleArn: 'arn:aws:iam::123456789012:role/Admin' }, 'strict'))
+      .toThrow(/ShareRoleArn "arn:aws:iam::123456789012:role\/Admin" is not the ARN of a share role/);
+  });
 
   test('reads the construct\'s properties', () => {
     expect(parseWorkspaceImageProperties(good, 'strict')).toEqual({ imageId: IMAGE, accounts: [A, B], removal: 'revoke', ...NO_GUARD });
