@@ -10,6 +10,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { DeregisterImageCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand, KMSClient, ListGrantsCommand } from '@aws-sdk/client-kms';
 import {
   CONSUMERS_V1, CONSUMERS_V2, DESKTOP_TEAMS_V1, DESKTOP_TEAMS_V2, goldenImageApp, ORGANIZATION, WORKLOAD_OU,
@@ -20,8 +21,8 @@ import {
   SHARED_AMI_RESOURCE_TYPE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedAmiResourceProperties, SharedWorkspaceImageResourceProperties,
 } from '../src/private/contract';
 import {
-  createAmi, createEvent, deleteEvent, ec2Client, grantLaunch, launchPermissions, MOTO_REGION, motoEnvironment,
-  seedSnapshotKms, snapshotPermissions, startMoto, updateEvent,
+  createAmi, createEvent, deleteEvent, ec2Client, grantLaunch, launchPermissions, MOTO_ACCOUNT, MOTO_REGION, motoEnvironment,
+  seedSnapshotKms, settleAll, snapshotPermissions, startMoto, updateEvent,
 } from '../test/emulator/moto';
 import * as ws from '../test/emulator/workspaces-fixture';
 
@@ -38,20 +39,53 @@ interface Synthesized {
   readonly desktop: SynthesizedShare<SharedWorkspaceImageResourceProperties>;
 }
 
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+/**
+ * What CloudFormation does for the shares' own IAM roles: creates each role the template declares
+ * (in moto, under the template's path) and resolves the share's ShareRoleArn (a Fn::GetAtt) to it.
+ */
+async function deployShareRoles(resources: Resources, properties: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const ref = properties.ShareRoleArn as { 'Fn::GetAtt'?: [string, string] } | undefined;
+  const roleId = ref?.['Fn::GetAtt']?.[0];
+  if (!roleId) return properties;
+  const rawPath = resources[roleId].Properties.Path as string | { 'Fn::Sub': string };
+  const pathValue = (typeof rawPath === 'string' ? rawPath : rawPath['Fn::Sub'])
+    .replace('${AWS::Region}', MOTO_REGION).replace('${AWS::StackName}', 'GoldenImage').replace('${AWS::AccountId}', MOTO_ACCOUNT);
+  const name = `GoldenImage-${roleId}`.slice(0, 64);
+  const arn = `arn:aws:iam::${MOTO_ACCOUNT}:role${pathValue}${name}`;
+  if (!deployedRoles.has(arn)) {
+    const body = new URLSearchParams({
+      Action: 'CreateRole',
+      Version: '2010-05-08',
+      RoleName: name,
+      Path: pathValue,
+      AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${MOTO_ACCOUNT}:root` }, Action: 'sts:AssumeRole' }] }),
+    });
+    const res = await fetch(process.env.AWS_ENDPOINT_URL!, {
+      method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', 'authorization': `AWS4-HMAC-SHA256 Credential=testing/20260101/${MOTO_REGION}/iam/aws4_request` },
+    });
+    if (res.status !== 200) throw new Error(`creating the share role ${name} in moto failed: HTTP ${res.status} ${await res.text()}`);
+    deployedRoles.add(arn);
+  }
+  return { ...properties, ShareRoleArn: arn };
+}
+const deployedRoles = new Set<string>();
+
 /** Synthesizes the app into .example-out/ (git ignores it) and returns its share resources as the template declares them. */
-function synthesize(ids: { goldenAmiId: string; baseAmiId: string; desktopImageId: string }, version: 1 | 2): Synthesized {
+async function synthesize(ids: { goldenAmiId: string; baseAmiId: string; desktopImageId: string }, version: 1 | 2): Promise<Synthesized> {
   const outdir = path.join('.example-out', `golden-image-v${version}`);
   fs.rmSync(outdir, { recursive: true, force: true });
   const assembly = goldenImageApp({ ...ids, version, outdir }).synth();
-  const template = assembly.getStackByName('GoldenImage').template as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
-  const of = <P>(type: string): SynthesizedShare<P>[] => Object.entries(template.Resources)
+  const template = assembly.getStackByName('GoldenImage').template as { Resources: Resources };
+  const of = async <P>(type: string): Promise<SynthesizedShare<P>[]> => Promise.all(Object.entries(template.Resources)
     .filter(([, r]) => r.Type === type)
-    .map(([logicalId, r]) => {
+    .map(async ([logicalId, r]) => {
       const { ServiceToken: _token, ...properties } = r.Properties;
-      return { logicalId, properties: properties as unknown as P };
-    });
-  const amis = of<SharedAmiResourceProperties>(SHARED_AMI_RESOURCE_TYPE);
-  const [desktop] = of<SharedWorkspaceImageResourceProperties>(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE);
+      return { logicalId, properties: await deployShareRoles(template.Resources, properties) as unknown as P };
+    }));
+  const amis = await of<SharedAmiResourceProperties>(SHARED_AMI_RESOURCE_TYPE);
+  const [desktop] = await of<SharedWorkspaceImageResourceProperties>(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE);
   const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function').length;
   console.log(`synthesized app v${version}: ${Object.keys(template.Resources).length} resources, ${amis.length + 1} shares, ${functions} Lambda functions -> ${outdir}`);
   return { amis, desktop };
@@ -181,7 +215,7 @@ async function main(): Promise<void> {
     const wsInput = (p: SharedWorkspaceImageResourceProperties) => ({ imageId: p.ImageId, accounts: p.Accounts, removalPolicy: p.RemovalPolicy as 'revoke' });
 
     console.log('');
-    const v1 = synthesize(ids, 1);
+    const v1 = await synthesize(ids, 1);
     const physical: Record<string, string> = {};
     for (const share of v1.amis) {
       const out = await handler(createEvent(share.properties, share.logicalId));
@@ -191,9 +225,10 @@ async function main(): Promise<void> {
     physical[v1.desktop.logicalId] = await playWorkspaces(ws.createEvent(wsInput(v1.desktop.properties), v1.desktop.logicalId));
     console.log(`Create ${v1.desktop.logicalId} -> ${physical[v1.desktop.logicalId]}`);
     await show('after Create (app v1)', v1);
+    await protectionReport(ec2, golden.imageId, 'after Create', true);
 
     console.log('');
-    const v2 = synthesize(ids, 2);
+    const v2 = await synthesize(ids, 2);
     for (const share of v2.amis) {
       const before = v1.amis.find((s) => s.logicalId === share.logicalId)!;
       const out = await handler(updateEvent(physical[share.logicalId], share.properties, before.properties, share.logicalId));
@@ -220,6 +255,7 @@ async function main(): Promise<void> {
       desktop: { ...v2.desktop, properties: { ...v2.desktop.properties, Accounts: [] } },
     };
     await show('after Delete: only the console shares remain (verdict per image)', nothing);
+    await protectionReport(ec2, golden.imageId, 'after Delete', false);
   } finally {
     ec2.destroy();
     kms.destroy();
@@ -230,6 +266,25 @@ async function main(): Promise<void> {
     console.error('some image differs from what the app declares');
     process.exitCode = 1;
   }
+}
+
+/**
+ * Deregistration protection of an AMI, and, while it is on, whether someone outside the app can
+ * deregister it (EC2 refuses): on while the app shares it, off after the last Delete.
+ */
+async function protectionReport(ec2: EC2Client, imageId: string, when: string, expectOn: boolean): Promise<void> {
+  await settleAll();
+  const image = (await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId], IncludeDisabled: true }))).Images?.[0];
+  const state = image?.DeregistrationProtection ?? 'disabled';
+  const on = state.startsWith('enabled');
+  let outside = 'not tried';
+  if (on) {
+    outside = await ec2.send(new DeregisterImageCommand({ ImageId: imageId }))
+      .then(() => 'ALLOWED: the AMI was deregistered', (err: Error) => `refused (${err.name})`);
+  }
+  console.log(`deregistration protection of the golden AMI ${when}: ${state}`);
+  if (on) console.log(`  someone outside the app deregisters it: ${outside}`);
+  if (on !== expectOn) throw new Error(`deregistration protection of ${imageId} is ${state} ${when}, expected ${expectOn ? 'on' : 'off'}`);
 }
 
 function printTable(header: string[], rows: string[][]): void {

@@ -13,9 +13,9 @@ import {
   grantName, granteesFor, KeyInfo, keyProblem, mergeByArn, OwnGrant, ownGrants, planGrants, snapshotsByKey,
 } from './ami/kms-plan';
 import {
-  AMI_ID, AmiShareSpec, CurrentState, declaredLaunchPermissions, declaredSnapshotAccounts, Release, explainFailure, explainKeyFailure,
-  explainSnapshotsLeft, imageProblem, involvesSnapshots, isGone, launchPermissionFromKey, launchPermissionKey, parseAmiProperties, planChanges,
-  recipientName, snapshotIdsOf,
+  AMI_ID, AmiShareSpec, cooldownUntil, CurrentState, declaredLaunchPermissions, declaredSnapshotAccounts, explainCooldown, Release,
+  explainFailure, explainKeyFailure, explainSnapshotsLeft, imageProblem, involvesSnapshots, isGone, launchPermissionFromKey,
+  launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf,
 } from './ami/plan';
 import { shareCredentials } from './common/assume-role';
 import * as claims from './common/claims-adapter';
@@ -26,8 +26,9 @@ import {
 import { decideGuard, remainingAfterOwnRevoke, withHolders } from './common/guard';
 import { log } from './common/log';
 import {
-  claimedMeanwhile, ClaimOwner, claimOwner, decideOwnership, heldKeys, holdersOf, Record_, sameClaim, splitClaims,
+  claimedMeanwhile, ClaimOwner, claimOwner, decideOwnership, decideProtection, heldKeys, holdersOf, Record_, sameClaim, splitClaims,
 } from './common/ownership';
+import { finishRecord } from './common/record';
 import { unique } from './common/sets';
 import { SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
 
@@ -103,15 +104,22 @@ async function guardAndRetire(run: RunContext, spec: AmiShareSpec, record: Recor
   // EC2 reads lag writes: the read may still show what this resource revoked a moment ago.
   const remaining = remainingAfterOwnRevoke(held, released.launch);
   const decision = decideGuard(`AMI ${imageId}`, remaining.map((k) => withHolders(recipientName(k), holdersOf(k, record.others))), spec.forceUnshare);
-  if (decision.action === 'block') throw new ShareError(decision.message);
+  if (decision.action === 'block') throw new ShareError(`${decision.message} ${usageEvidence(imageId, image!)}`);
   if (decision.action === 'force') {
     log({ forceUnshare: decision.revoke });
     await aws.modifyLaunchPermissions(imageId, [], remaining.map(launchPermissionFromKey)).catch(fail);
   }
   if (!spec.deleteImage) return;
+  // Retiring the AMI was asked for: protection, whoever turned it on, goes first.
+  if (aws.isProtected(image)) await aws.disableProtection(imageId).catch(fail);
   const snapshots = spec.deleteSnapshots ? snapshotIdsOf(image!) : [];
   log({ deregister: imageId, deleteSnapshots: snapshots });
-  const left = await aws.deregisterImage(imageId, spec.deleteSnapshots).catch(fail);
+  const left = await aws.deregisterImage(imageId, spec.deleteSnapshots).catch(async (err: unknown) => {
+    const now = await aws.describeImage(imageId).catch(() => undefined);
+    const cooldown = cooldownUntil(now);
+    if (cooldown) throw new ShareError(explainCooldown(imageId, cooldown));
+    return fail(err);
+  });
   // EC2 deleted the snapshots with the AMI, except those it reports otherwise: a snapshot that
   // another AMI uses is skipped on purpose; any other is deleted now, while its id is still known.
   const stillThere: Array<{ snapshotId: string; reason: string }> = [];
@@ -216,24 +224,53 @@ async function converge(run: RunContext, before: AmiShareSpec | undefined, after
     { shares: new Set(current.launchPermissions), snapshots: new Set(Object.values(current.snapshotPermissions).flat()) },
     (after ?? before)?.takeOver ?? false);
   const release: Release = { launch: ownership.release.shares, snapshots: ownership.release.snapshots };
+  const protection = decideProtection(record, !deleting && after.protection, aws.isProtected(image));
+  const claim = { ...ownership.claim, ...(protection.mark ? { protection: protection.mark } : {}) };
   const steps = planChanges(before, after, imageId, current, grants, release);
-  log({ imageId, plan: steps.map((s) => s.description), keep: ownership.kept });
+  log({ imageId, plan: steps.map((s) => s.description), keep: ownership.kept, protection });
   // The claim is written before the first grant and removed after the last revoke, so that no other
-  // resource ever sees a share of this one without its claim.
-  if (!sameClaim(record.own, ownership.claim) && (!deleting || record.own)) await claims.writeClaim(imageId, ownership.claim).catch(fail);
+  // resource ever sees a share of this one without its claim; protection goes on before the first
+  // grant too, so the AMI is never shared and unprotected.
+  if (!sameClaim(record.own, claim) && (!deleting || record.own)) await claims.writeClaim(imageId, claim).catch(fail);
+  if (protection.enable) await aws.enableProtection(imageId, after?.protectionCooldown ?? false).catch(fail);
   let applied;
   try {
     applied = await applyPlan(run, steps, deleting, before === undefined);
   } catch (err) {
-    // A failed Create undid its shares (applyPlan): its claim goes too, unless an earlier delivery made it.
-    if (before === undefined && !record.own) await claims.deleteClaim(imageId, run.claim.claimId).catch(() => undefined);
+    // A failed Create undid its shares (applyPlan): its claim goes too, unless an earlier delivery
+    // made it, and so does the protection it turned on.
+    if (before === undefined && !record.own) {
+      await claims.deleteClaim(imageId, run.claim.claimId).catch(() => undefined);
+      if (protection.enable && record.others.length === 0) await aws.disableProtection(imageId).catch(() => undefined);
+    }
     throw err;
   }
   await restoreClaimedByOthers(run, release);
-  if (deleting) await claims.deleteClaim(imageId, run.claim.claimId).catch(fail);
+  await finishRecord(imageId, record, ownership, claim, deleting).catch(fail);
+  if (protection.disable) await releaseProtection(run);
   const gone = new Set(applied.revoked);
   const held = unique([...ours.map((g) => g.grantId), ...applied.ensured]).filter((id) => !gone.has(id)).sort();
   return { grantIds: held, record, released: release };
+}
+
+/** EC2's evidence of use, for the guard's refusal: when the AMI was last launched, and how to see by whom. */
+function usageEvidence(imageId: string, image: Image): string {
+  const last = image.LastLaunchedTime ? `It was last launched ${image.LastLaunchedTime}` : 'EC2 reports no launch of it';
+  return `${last}; AWS's AMI usage report names the accounts still using it (ec2 create-image-usage-report --image-id ${imageId} --resource-types ResourceType=ec2:Instance ResourceType=ec2:LaunchTemplate).`;
+}
+
+/**
+ * Turns deregistration protection off once this resource's claim is gone, if the library turned it
+ * on and no other claim appeared meanwhile (read again: a claim written now keeps it on).
+ */
+async function releaseProtection(run: RunContext): Promise<void> {
+  const fail = (err: unknown): never => {
+    throw new ShareError(explainFailure(err, run.imageId, undefined, run.account));
+  };
+  const others = splitClaims(await claims.readClaims(run.imageId).catch(fail), run.claim.claimId).others;
+  if (others.length > 0) return;
+  log({ protection: `off: the last claim on ${run.imageId} is gone, and the library had turned it on` });
+  await aws.disableProtection(run.imageId).catch(fail);
 }
 
 /**

@@ -28,6 +28,7 @@ import {
 import { decideGuard, remainingAfterOwnRevoke, withHolders } from './common/guard';
 import { log } from './common/log';
 import { claimedMeanwhile, ClaimOwner, claimOwner, decideOwnership, holdersOf, Record_, sameClaim, splitClaims } from './common/ownership';
+import { finishRecord } from './common/record';
 import { pollUntil } from './common/retry';
 import { Outcome, runBounded } from './workspaces/concurrency';
 import {
@@ -267,7 +268,7 @@ async function converge(
     const others = splitClaims(await read(ctx, imageId, () => claims.readClaims(imageId)), ctx.claim.claimId).others;
     for (const account of claimedMeanwhile(released, others)) await applyChange(imageId, { account, allow: true });
   }
-  if (deleting) await read(ctx, imageId, () => claims.deleteClaim(imageId, ctx.claim.claimId));
+  await read(ctx, imageId, () => finishRecord(imageId, record, ownership, ownership.claim, deleting));
   return { exists: true, record, released };
 }
 

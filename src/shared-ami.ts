@@ -144,6 +144,26 @@ export interface SharedAmiProps {
    * @default false
    */
   readonly takeOverExistingShares?: boolean;
+
+  /**
+   * Keep EC2 deregistration protection on while this library holds shares of the AMI, so that
+   * nobody (console, CLI, an Image Builder lifecycle policy) can deregister it from under its
+   * consumers. It is turned on at the first share; turned off only when the last construct of
+   * this library lets go of the AMI, and only if this library turned it on (protection that was
+   * on before stays on).
+   *
+   * @default true
+   */
+  readonly deregistrationProtection?: boolean;
+
+  /**
+   * Turn deregistration protection on with AWS's 24-hour cooldown: once protection is turned off,
+   * EC2 keeps refusing to deregister the AMI for 24 hours. Cannot be combined with
+   * `deleteImageOnRemoval` (the construct could not retire the AMI on removal).
+   *
+   * @default false
+   */
+  readonly deregistrationProtectionCooldown?: boolean;
 }
 
 /**
@@ -236,8 +256,15 @@ export class SharedAmi extends Construct {
     const literal = !Token.isUnresolved(props.imageId);
     const image = subArn(stack, `arn:\${AWS::Partition}:ec2:\${AWS::Region}::image/${literal ? props.imageId : '*'}`);
     const snapshots = subArn(stack, 'arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*');
+    // Deregistration protection is turned off on removal (by the last claim, or to retire the AMI),
+    // so the disable permission goes wherever protection may have to be lifted.
+    const protection = props.deregistrationProtection ?? true;
     const statements = [new iam.PolicyStatement({
-      actions: ['ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute'],
+      actions: [
+        'ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute',
+        ...(protection ? ['ec2:EnableImageDeregistrationProtection'] : []),
+        ...(protection || props.deleteImageOnRemoval ? ['ec2:DisableImageDeregistrationProtection'] : []),
+      ],
       resources: [image],
     })];
     if (props.shareSnapshots) {
@@ -259,6 +286,12 @@ export class SharedAmi extends Construct {
     const role = provider.attachShareRole(this, statements);
 
     const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'AMI');
+    if (props.deregistrationProtectionCooldown && props.deleteImageOnRemoval) {
+      throw new Error(`${this.node.path}: deregistrationProtectionCooldown keeps EC2 from deregistering the AMI for 24 hours after protection is turned off, so deleteImageOnRemoval could not retire it on removal: drop one of the two`);
+    }
+    if (props.deregistrationProtectionCooldown && props.deregistrationProtection === false) {
+      throw new Error(`${this.node.path}: deregistrationProtectionCooldown needs deregistrationProtection`);
+    }
     const properties: SharedAmiResourceProperties = {
       ImageId: props.imageId,
       Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
@@ -271,7 +304,10 @@ export class SharedAmi extends Construct {
       DeclaredKeyArns: keys.map((k) => k.keyArn),
       ...guard,
       DeleteSnapshots: String(props.deleteSnapshotsOnRemoval ?? false),
-      TakeOverExistingShares: String(props.takeOverExistingShares ?? false),
+      // Sent only when not the handler's default: a catalogue of shares stays small (1 MB template).
+      ...(props.takeOverExistingShares ? { TakeOverExistingShares: 'true' } : {}),
+      ...(props.deregistrationProtection === false ? { DeregistrationProtection: 'false' } : {}),
+      ...(props.deregistrationProtectionCooldown ? { ProtectionCooldown: 'true' } : {}),
       ShareRoleArn: role.roleArn,
     };
     this.resource = new CustomResource(this, 'Resource', {

@@ -164,7 +164,7 @@ export class SharedWorkspaceImage extends Construct {
       Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
       RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
       ...guard,
-      TakeOverExistingShares: String(props.takeOverExistingShares ?? false),
+      ...(props.takeOverExistingShares ? { TakeOverExistingShares: 'true' } : {}),
       ShareRoleArn: role.roleArn,
     };
     this.resource = new CustomResource(this, 'Resource', {

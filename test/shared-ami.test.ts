@@ -49,7 +49,9 @@ describe('SharedAmi resource properties', () => {
     const resources = t.findResources(SHARED_AMI_RESOURCE_TYPE);
     expect(Object.keys(resources)).toHaveLength(1);
     const props = Object.values(resources)[0].Properties;
-    expect(Object.keys(props).sort()).toEqual(['ServiceToken', ...SHARED_AMI_PROPERTY_KEYS].sort());
+    // the keys whose value is the handler's default travel only when set (a catalogue stays small)
+    const optional = ['TakeOverExistingShares', 'DeregistrationProtection', 'ProtectionCooldown'];
+    expect(Object.keys(props).sort()).toEqual(['ServiceToken', ...SHARED_AMI_PROPERTY_KEYS.filter((k) => !optional.includes(k))].sort());
     expect(props).toMatchObject({
       ImageId: AMI,
       Accounts: ['111111111111', '222222222222'],
@@ -73,7 +75,7 @@ describe('SharedAmi resource properties', () => {
     new SharedAmi(s, 'Default', { imageId: AMI, accounts: ['111111111111'] });
     new SharedAmi(s, 'Migrating', { imageId: 'ami-0fedcba9876543210', accounts: ['111111111111'], takeOverExistingShares: true });
     const t = Template.fromStack(s);
-    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { ImageId: AMI, TakeOverExistingShares: 'false' });
+    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { ImageId: AMI, TakeOverExistingShares: Match.absent() });
     t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { ImageId: 'ami-0fedcba9876543210', TakeOverExistingShares: 'true' });
   });
 
@@ -167,7 +169,7 @@ describe('IAM: one role per share, holding only that share\'s permissions', () =
     const [, role] = roles[0];
     expect(role.Properties.Policies).toHaveLength(1);
     expect(sharePolicy(t).Statement).toEqual([{
-      Action: ['ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute'],
+      Action: ['ec2:DescribeImageAttribute', 'ec2:ModifyImageAttribute', 'ec2:EnableImageDeregistrationProtection', 'ec2:DisableImageDeregistrationProtection'],
       Effect: 'Allow',
       Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:ec2:eu-west-1::image/${AMI}` },
     }]);
@@ -541,5 +543,32 @@ describe('cdk-nag AwsSolutions', () => {
     for (const m of acks) {
       for (const reason of Object.values(m.data as Record<string, string>)) expect(reason.length).toBeGreaterThan(40);
     }
+  });
+});
+
+describe('deregistration protection', () => {
+  test('on by default: the share may turn protection on and off on exactly its image', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
+    const [first] = sharePolicy(Template.fromStack(s)).Statement;
+    expect(first.Action).toEqual(expect.arrayContaining(['ec2:EnableImageDeregistrationProtection', 'ec2:DisableImageDeregistrationProtection']));
+    expect(first.Resource).toEqual({ 'Fn::Sub': `arn:\${AWS::Partition}:ec2:eu-west-1::image/${AMI}` });
+  });
+
+  test('opted out: no protection permission, and the handler is told', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false, deregistrationProtection: false });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { DeregistrationProtection: 'false' });
+    const actions = sharePolicy(t).Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
+    expect(actions.filter((a: string) => a.includes('Protection'))).toEqual([]);
+  });
+
+  test('the cooldown reaches the handler; with deleteImageOnRemoval it is a synth error naming both', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], deregistrationProtectionCooldown: true });
+    Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { ProtectionCooldown: 'true' });
+    expect(() => new SharedAmi(stack(), 'Retired', { imageId: AMI, accounts: ['111111111111'], deregistrationProtectionCooldown: true, deleteImageOnRemoval: true }))
+      .toThrow(/Golden\/Retired: deregistrationProtectionCooldown keeps EC2 from deregistering the AMI for 24 hours .* drop one of the two/);
   });
 });

@@ -4,9 +4,9 @@
  * (AWS_ENDPOINT_URL).
  */
 import {
-  DeleteSnapshotCommand, DeregisterImageCommand, DescribeImageAttributeCommand, DescribeImagesCommand,
-  DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client, Image, LaunchPermission, ModifyImageAttributeCommand,
-  ModifySnapshotAttributeCommand,
+  DeleteSnapshotCommand, DeregisterImageCommand, DisableImageDeregistrationProtectionCommand, EnableImageDeregistrationProtectionCommand,
+  DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand, DescribeSnapshotsCommand, EC2Client, Image,
+  LaunchPermission, ModifyImageAttributeCommand, ModifySnapshotAttributeCommand,
 } from '@aws-sdk/client-ec2';
 import {
   CreateGrantCommand, DescribeKeyCommand, GrantListEntry, GrantOperation, KMSClient, KeyMetadata, ListGrantsCommand, RevokeGrantCommand,
@@ -235,4 +235,19 @@ export async function deleteSnapshot(snapshotId: string): Promise<void> {
     if (awsErrorCode(err) === 'InvalidSnapshot.NotFound') return;
     throw err;
   }
+}
+
+/** Whether EC2 reports deregistration protection on (`enabled-with-cooldown`, `enabled-without-cooldown`). */
+export function isProtected(image: Image | undefined): boolean {
+  return (image?.DeregistrationProtection ?? '').startsWith('enabled');
+}
+
+/** Turns deregistration protection on: the console, the CLI and lifecycle policies cannot deregister the AMI. */
+export async function enableProtection(imageId: string, withCooldown: boolean): Promise<void> {
+  await ec2().send(new EnableImageDeregistrationProtectionCommand({ ImageId: imageId, WithCooldown: withCooldown }));
+}
+
+/** Turns deregistration protection off (with the cooldown, deregistration stays refused for 24 hours). */
+export async function disableProtection(imageId: string): Promise<void> {
+  await ec2().send(new DisableImageDeregistrationProtectionCommand({ ImageId: imageId }));
 }

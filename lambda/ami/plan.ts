@@ -36,6 +36,10 @@ export interface AmiShareSpec {
   readonly forceUnshare: boolean;
   /** Shares made by hand before the declaration become this resource's (see DESIGN.md, "Ownership"). */
   readonly takeOver: boolean;
+  /** Keep deregistration protection on while the library holds shares (DESIGN.md, "Deregistration protection"). */
+  readonly protection: boolean;
+  /** Turn it on with AWS's 24-hour cooldown. */
+  readonly protectionCooldown: boolean;
 }
 
 const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
@@ -74,6 +78,8 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
   const deleteSnapshots = read.flag('DeleteSnapshots', false);
   const forceUnshare = read.flag('ForceUnshare', false);
   const takeOver = read.flag('TakeOverExistingShares', false);
+  const protection = read.flag('DeregistrationProtection', true);
+  const protectionCooldown = read.flag('ProtectionCooldown', false);
   const removal = read.removal();
   if (mode === 'strict') {
     const total = accounts.length + organizationArns.length + organizationalUnitArns.length;
@@ -95,6 +101,8 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
     deleteSnapshots: deleteImage && deleteSnapshots,
     forceUnshare,
     takeOver,
+    protection,
+    protectionCooldown,
   };
 }
 
@@ -348,4 +356,19 @@ export function explainPartialFailure(cause: string, applied: Step[], notApplied
 export function explainSnapshotsLeft(imageId: string, left: ReadonlyArray<{ snapshotId: string; reason: string }>): string {
   const named = summarize(left.map((s) => `${s.snapshotId} (${s.reason})`), 3);
   return `AMI ${imageId} was deregistered, but EC2 did not delete its snapshot${left.length === 1 ? '' : 's'} ${named}: delete ${left.length === 1 ? 'it' : 'them'} by hand (ec2 delete-snapshot --snapshot-id ...); the ids are also in the handler's log.`;
+}
+
+/**
+ * When the deregistration-protection cooldown ends, if it is running: after protection that was
+ * turned on with the cooldown is turned off, EC2 reports `disabled-until <time>` and refuses to
+ * deregister until then.
+ */
+export function cooldownUntil(image: Image | undefined): string | undefined {
+  const state = image?.DeregistrationProtection ?? '';
+  return state.startsWith('disabled-until') ? state.slice('disabled-until'.length).trim() || 'the cooldown ends' : undefined;
+}
+
+/** The sentence for a deregistration refused during the cooldown. */
+export function explainCooldown(imageId: string, until: string): string {
+  return `AMI ${imageId} was not deregistered: its deregistration protection was turned on with a 24-hour cooldown, so EC2 refuses to deregister it until ${until}; its shares are revoked, so delete again after that time.`;
 }

@@ -27,7 +27,29 @@ export interface Claim {
    */
   readonly releasing: Readonly<Record<string, Mark>>;
   readonly releasingSnapshots: Readonly<Record<string, Mark>>;
+  /**
+   * Deregistration protection (AMIs): `library` when the library turned it on, `outside` when it
+   * was on before; absent when this resource does not keep it.
+   */
+  readonly protection?: Mark;
+  /** When the claim was written (ms since the epoch): how fresh its `releasing` note is. */
+  readonly writtenAt?: number;
+  /** The event that wrote `releasing` revoked what it had to (its note is history, not a plan). */
+  readonly released?: boolean;
+  /**
+   * Shares this resource made and let go while other resources still held them: whoever lets go
+   * last revokes them, even if its own record calls them outside. Kept after the resource's Delete
+   * in a claim that holds nothing else.
+   */
+  readonly handedOver?: Parts<readonly string[]>;
 }
+
+/**
+ * How long after an event wrote its note of what it lets go the note is trusted over a read of AWS:
+ * longer than the event itself plus the time AWS's reads lag its writes (seconds), shorter than the
+ * time anyone takes to share a revoked recipient again by hand.
+ */
+export const freshness = { ms: 60_000 };
 
 /** The prefix of every claim's parameter name; one folder per image under it. */
 export const CLAIMS_ROOT = '/cdk-shared-images/claims';
@@ -105,6 +127,14 @@ interface Wire {
   sn: { l: Packed; o: Packed } | 1;
   re: { l: Packed; o: Packed };
   rs: { l: Packed; o: Packed };
+  /** protection: 'l' the library turned it on, 'o' it was on before */
+  p?: 'l' | 'o';
+  /** written at (ms since the epoch) */
+  t?: number;
+  /** released: 1 when the releasing note's revokes were done */
+  rd?: 1;
+  /** handed over: shares and snapshot accounts the library made, let go while others held them */
+  ho?: { s: Packed; n: Packed };
 }
 
 const byMark = (m: Readonly<Record<string, Mark>>, mark: Mark): string[] => Object.keys(m).filter((k) => m[k] === mark);
@@ -140,6 +170,11 @@ export function encodeClaim(claim: Claim): string {
     sn: implied ? 1 : packMarks(claim.snapshots),
     re: packMarks(claim.releasing),
     rs: packMarks(claim.releasingSnapshots),
+    ...(claim.protection ? { p: claim.protection === 'library' ? 'l' as const : 'o' as const } : {}),
+    ...(claim.writtenAt !== undefined ? { t: claim.writtenAt } : {}),
+    ...(claim.released ? { rd: 1 as const } : {}),
+    ...(claim.handedOver && (claim.handedOver.shares.length + claim.handedOver.snapshots.length > 0)
+      ? { ho: { s: pack(claim.handedOver.shares), n: pack(claim.handedOver.snapshots) } } : {}),
   };
   return ENCODING + deflateRawSync(Buffer.from(JSON.stringify(wire)), { level: 9 }).toString('base64');
 }
@@ -159,6 +194,10 @@ export function decodeClaim(claimId: string, value: string): Claim | undefined {
       snapshots: wire.sn === 1 ? accountsOf(shares) : unpackMarks(wire.sn),
       releasing: unpackMarks(wire.re),
       releasingSnapshots: unpackMarks(wire.rs),
+      ...(wire.p ? { protection: wire.p === 'l' ? 'library' as const : 'outside' as const } : {}),
+      ...(typeof wire.t === 'number' ? { writtenAt: wire.t } : {}),
+      ...(wire.rd ? { released: true } : {}),
+      ...(wire.ho ? { handedOver: { shares: unpack(wire.ho.s), snapshots: unpack(wire.ho.n) } } : {}),
     };
   } catch {
     return undefined;
@@ -201,23 +240,49 @@ export function holdersOf(key: string, others: readonly Claim[], part: Part = 's
  *   to take over hand-made shares; a missing one is the library's to make.
  * `present`: the share is there now, as far as the (possibly lagging) read shows.
  */
-export function markOf(key: string, part: Part, record: Record_, present: boolean, takeOver: boolean): Mark {
-  const own = record.own?.[part][key] ?? record.own?.[releasingPart(part)][key];
-  if (own) return takeOver ? 'library' : own;
+export function markOf(key: string, part: Part, record: Record_, present: boolean, takeOver: boolean, now = Date.now()): Mark {
+  if (takeOver) return 'library';
+  const own = record.own?.[part][key];
+  // An outside share that is gone now is made again by this event: the library's from now on.
+  if (own) return own === 'outside' && !present ? 'library' : own;
   const theirs = record.others.map((c) => c[part][key]).filter((m): m is Mark => m !== undefined);
-  if (theirs.length > 0) return theirs.includes('outside') ? 'outside' : 'library';
-  return present && !takeOver ? 'outside' : 'library';
+  // Held by others: the share that is there was made as they say; one that is gone (removed by
+  // hand) this event makes again, so it is the library's.
+  if (theirs.length > 0) return !present ? 'library' : theirs.includes('outside') ? 'outside' : 'library';
+  // Being let go by an event of moments ago (a rollback that takes it back): the note says who
+  // made it, since a read so soon may still show what that event revoked.
+  const released = record.own?.[releasingPart(part)][key];
+  // (A note whose revokes never happened, an update that failed part-way, stays true.)
+  if (released && (!record.own?.released || now - (record.own?.writtenAt ?? 0) < freshness.ms)) return released;
+  // Otherwise whoever made the share that is there now, it was not this resource; one that is
+  // missing, this event makes.
+  return present ? 'outside' : 'library';
 }
 
 /**
- * Whether letting go of `key` revokes it: only a share the library made, and only when no other
- * resource holds it. A resource with no record (declared before records were kept) made what it
- * declared.
+ * Whether letting go of `key` revokes it: only a share this resource's record says the library
+ * made (held, or being let go by an event that is retried), and only when no other resource holds
+ * it. No record, no revoke: a Delete delivered again after the first removed the claim changes
+ * nothing.
  */
 export function mayRevoke(key: string, part: Part, record: Record_): boolean {
   if (holdersOf(key, record.others, part).length > 0) return false;
   const own = record.own?.[part][key] ?? record.own?.[releasingPart(part)][key];
-  return (own ?? 'library') === 'library';
+  if (own === 'library') return true;
+  // Outside by this resource's record, but made again by the library for another resource that
+  // has let go since: the last to let go revokes it.
+  return own !== undefined && record.others.some((c) => c.handedOver?.[part].includes(key));
+}
+
+/** What a resource lets go while others still hold it, and the library made: handed to the last holder. */
+export function handOver(own: Claim | undefined, kept: Parts<readonly string[]>): Parts<string[]> {
+  const made = (part: Part) => kept[part].filter((k) => (own?.[part][k] ?? own?.[releasingPart(part)][k]) === 'library');
+  return { shares: made('shares'), snapshots: made('snapshots') };
+}
+
+/** Whether a claim holds nothing and only hands shares over (a resource that is gone). */
+export function isHandover(claim: Claim): boolean {
+  return Object.keys(claim.shares).length === 0 && Object.keys(claim.snapshots).length === 0 && claim.handedOver !== undefined;
 }
 
 /**
@@ -230,9 +295,10 @@ export function nextClaim(
   present: { shares: ReadonlySet<string>; snapshots: ReadonlySet<string> },
   letGo: { shares: readonly string[]; snapshots: readonly string[] },
   takeOver: boolean,
+  now = Date.now(),
 ): Claim {
-  const marks = (part: Part, keys: readonly string[], now: ReadonlySet<string>): Record<string, Mark> =>
-    Object.fromEntries(keys.map((k) => [k, markOf(k, part, record, now.has(k), takeOver)]));
+  const marks = (part: Part, keys: readonly string[], shown: ReadonlySet<string>): Record<string, Mark> =>
+    Object.fromEntries(keys.map((k) => [k, markOf(k, part, record, shown.has(k), takeOver, now)]));
   const keepMarks = (part: Part, keys: readonly string[]): Record<string, Mark> =>
     Object.fromEntries(keys.map((k) => [k, record.own?.[part][k] ?? record.own?.[releasingPart(part)][k] ?? 'library']));
   return {
@@ -244,9 +310,14 @@ export function nextClaim(
   };
 }
 
+/** Whether two claims say the same about shares and protection (the time they were written aside). */
+function sameContent(a: Claim, b: Claim): boolean {
+  return encodeClaim({ ...a, writtenAt: undefined }) === encodeClaim({ ...b, writtenAt: undefined });
+}
+
 /** Whether two claims say the same (so an event that changes nothing writes nothing). */
 export function sameClaim(a: Claim | undefined, b: Claim): boolean {
-  return a !== undefined && encodeClaim(a) === encodeClaim(b);
+  return a !== undefined && sameContent(a, b);
 }
 
 /** What a resource's record says it holds (with what its old properties declared: what it may let go). */
@@ -276,6 +347,8 @@ export interface OwnershipDecision {
   readonly claim: Claim;
   readonly release: Parts<string[]>;
   readonly kept: string[];
+  /** Of what is let go, what the library made and others still hold (see handOver). */
+  readonly handedOver: Parts<string[]>;
 }
 
 /**
@@ -286,21 +359,52 @@ export interface OwnershipDecision {
  */
 export function decideOwnership(
   owner: ClaimOwner, record: Record_, declared: Parts<readonly string[]>, before: Parts<readonly string[]>,
-  present: Parts<ReadonlySet<string>>, takeOver: boolean,
+  present: Parts<ReadonlySet<string>>, takeOver: boolean, now = Date.now(),
 ): OwnershipDecision {
   const letGoOf = (part: Part): string[] =>
     [...new Set([...before[part], ...heldKeys(record.own, part)])].filter((k) => !declared[part].includes(k));
   const letGo = { shares: letGoOf('shares'), snapshots: letGoOf('snapshots') };
-  const claim = nextClaim(owner, record, declared, present, letGo, takeOver);
+  const claim = { ...nextClaim(owner, record, declared, present, letGo, takeOver, now), writtenAt: now };
   const release = {
     shares: letGo.shares.filter((k) => mayRevoke(k, 'shares', record)),
     snapshots: letGo.snapshots.filter((k) => mayRevoke(k, 'snapshots', record)),
   };
-  const kept = [...letGo.shares.filter((k) => !release.shares.includes(k)), ...letGo.snapshots.filter((k) => !release.snapshots.includes(k))];
-  return { claim, release, kept };
+  const keptParts = {
+    shares: letGo.shares.filter((k) => !release.shares.includes(k)),
+    snapshots: letGo.snapshots.filter((k) => !release.snapshots.includes(k)),
+  };
+  const kept = [...keptParts.shares, ...keptParts.snapshots];
+  return { claim, release, kept, handedOver: handOver(record.own, keptParts) };
 }
 
 /** Of what an event revoked, what another resource claimed meanwhile (read after the revoke): to put back. */
 export function claimedMeanwhile(released: readonly string[], others: readonly Claim[], part: Part = 'shares'): string[] {
   return released.filter((k) => holdersOf(k, others, part).length > 0);
+}
+
+/** What to do about deregistration protection in one event. */
+export interface ProtectionDecision {
+  /** The mark this resource's claim keeps (undefined: it keeps no protection). */
+  readonly mark?: Mark;
+  /** Turn protection on now (wanted, and EC2 shows it off). */
+  readonly enable: boolean;
+  /** Turn protection off now: the library turned it on, and this was the last claim on the image. */
+  readonly disable: boolean;
+}
+
+/**
+ * Deregistration protection follows the claims: on while any resource of the library holds shares
+ * of the AMI, turned off only by the last one to let go, and only if the library turned it on.
+ * `wanted`: this resource keeps protection after this event (false on Delete, or when opted out);
+ * `on`: EC2 reports it on now.
+ */
+export function decideProtection(record: Record_, wanted: boolean, on: boolean): ProtectionDecision {
+  const theirs = record.others.map((c) => c.protection).filter((m): m is Mark => m !== undefined);
+  const known = record.own?.protection ?? (theirs.length > 0 ? (theirs.includes('outside') ? 'outside' : 'library') : undefined);
+  if (wanted) {
+    const mark = known ?? (on ? 'outside' : 'library');
+    return { mark, enable: !on, disable: false };
+  }
+  const lastClaim = record.others.length === 0;
+  return { enable: false, disable: on && lastClaim && known === 'library' };
 }

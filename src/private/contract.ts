@@ -43,6 +43,10 @@ export interface SharedAmiResourceProperties {
   readonly ForceUnshare: string;
   /** 'true': shares made by hand before this resource declared them become its own (revoked when dropped). */
   readonly TakeOverExistingShares?: string;
+  /** 'true' (default): keep EC2 deregistration protection on while the library holds shares of the AMI. */
+  readonly DeregistrationProtection?: string;
+  /** 'true': turn protection on with AWS's 24-hour cooldown (deregistration stays refused that long after it is turned off). */
+  readonly ProtectionCooldown?: string;
   /** The share's own role, which the handler assumes for every AWS call of this resource (see `SHARE_ROLE_PATH_PREFIX`). */
   readonly ShareRoleArn?: string;
 }
@@ -51,7 +55,7 @@ export interface SharedAmiResourceProperties {
 export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = [
   'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots', 'RemovalPolicy',
   'KmsGrants', 'AutoScalingRoleGrants', 'DeclaredKeyArns', 'GuardImage', 'DeleteImage', 'DeleteSnapshots', 'ForceUnshare',
-  'TakeOverExistingShares', 'ShareRoleArn',
+  'TakeOverExistingShares', 'ShareRoleArn', 'DeregistrationProtection', 'ProtectionCooldown',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedAmi resource returns. */

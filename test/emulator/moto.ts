@@ -10,7 +10,7 @@ import { ChildProcess, spawn } from 'child_process';
 import { existsSync } from 'fs';
 import * as path from 'path';
 import {
-  CreateImageCommand, DeregisterImageCommand, DescribeImageAttributeCommand, DescribeImagesCommand,
+  CreateImageCommand, DeregisterImageCommand, DisableImageDeregistrationProtectionCommand, DescribeImageAttributeCommand, DescribeImagesCommand,
   DescribeSnapshotAttributeCommand, EC2Client, LaunchPermission, ModifyImageAttributeCommand,
   ModifySnapshotAttributeCommand, RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
@@ -345,6 +345,8 @@ export async function createAmi(ec2: EC2Client, name?: string): Promise<TestAmi>
 }
 
 export async function deregisterAmi(ec2: EC2Client, imageId: string): Promise<void> {
+  // the owner turns deregistration protection off first (EC2 refuses otherwise)
+  await ec2.send(new DisableImageDeregistrationProtectionCommand({ ImageId: imageId })).catch(() => undefined);
   await ec2.send(new DeregisterImageCommand({ ImageId: imageId }));
 }
 
@@ -570,6 +572,12 @@ export interface AmiShareInput {
   readonly forceUnshare?: boolean;
   /** takeOverExistingShares. @default false */
   readonly takeOver?: boolean;
+  /**
+   * deregistrationProtection. The construct's default is true; the scenarios default to false and
+   * the protection scenarios (protection.emulator.test.ts) turn it on.
+   * @default false
+   */
+  readonly protection?: boolean;
 }
 
 /** The resource properties as CloudFormation delivers them (scalars as strings). */
@@ -589,6 +597,7 @@ export function amiProperties(input: AmiShareInput): SharedAmiResourceProperties
     DeleteSnapshots: String(input.deleteSnapshots ?? false),
     ForceUnshare: String(input.forceUnshare ?? false),
     ...(input.takeOver !== undefined ? { TakeOverExistingShares: String(input.takeOver) } : {}),
+    DeregistrationProtection: String(input.protection ?? false),
   };
 }
 

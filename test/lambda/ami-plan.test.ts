@@ -82,6 +82,8 @@ describe('parseAmiProperties (strict)', () => {
       deleteSnapshots: false,
       forceUnshare: false,
       takeOver: false,
+      protection: true,
+      protectionCooldown: false,
     });
   });
 
@@ -326,6 +328,8 @@ describe('parseAmiProperties (lenient)', () => {
       deleteSnapshots: false,
       forceUnshare: false,
       takeOver: false,
+      protection: true,
+      protectionCooldown: false,
     });
   });
 

@@ -17,6 +17,8 @@ export function amiSpec(overrides: Partial<AmiShareSpec> = {}): AmiShareSpec {
     deleteSnapshots: false,
     forceUnshare: false,
     takeOver: false,
+    protection: true,
+    protectionCooldown: false,
     ...overrides,
   };
 }

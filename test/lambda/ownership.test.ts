@@ -59,9 +59,31 @@ describe('markOf: who made a share this resource declares', () => {
     expect(markOf(A, 'shares', empty, true, true)).toBe('library');
   });
 
-  test('this resource\'s own record wins (a replay or a rollback never re-judges its own share), releasing included', () => {
+  test('this resource\'s own record wins: a replay never re-judges its own share', () => {
     expect(markOf(A, 'shares', { own: claim(owner, { [A]: 'library' }), others: [] }, true, false)).toBe('library');
-    expect(markOf(A, 'shares', { own: claim(owner, {}, { [A]: 'outside' }), others: [] }, false, false)).toBe('outside');
+    expect(markOf(A, 'shares', { own: claim(owner, { [A]: 'outside' }), others: [] }, true, false)).toBe('outside');
+  });
+
+  test('an outside share that is gone now is made again by this event: the library\'s from then on', () => {
+    expect(markOf(A, 'shares', { own: claim(owner, { [A]: 'outside' }), others: [] }, false, false)).toBe('library');
+  });
+
+  test('a recipient let go (revoked) long ago and declared again: there now means someone outside made it after the revoke', () => {
+    const old = { own: { ...claim(owner, {}, { [A]: 'library' }), released: true, writtenAt: 0 }, others: [] };
+    expect(markOf(A, 'shares', old, true, false, 10_000_000)).toBe('outside');
+    expect(markOf(A, 'shares', old, false, false, 10_000_000)).toBe('library');
+  });
+
+  test('a note whose revokes never happened (an update that failed part-way) stays true however old', () => {
+    const failed = { own: { ...claim(owner, {}, { [A]: 'library' }), writtenAt: 0 }, others: [] };
+    expect(markOf(A, 'shares', failed, true, false, 10_000_000)).toBe('library');
+  });
+
+  test('a share handed over by a resource that is gone is revoked by the last holder, even one that found it outside', () => {
+    const gone: Claim = { ...claim(other, {}), handedOver: { shares: [A], snapshots: [] } };
+    expect(mayRevoke(A, 'shares', { own: claim(owner, { [A]: 'outside' }), others: [gone] })).toBe(true);
+    expect(holdersOf(A, [gone])).toEqual([]);
+    expect(decodeClaim(other.claimId, encodeClaim(gone))).toEqual(gone);
   });
 
   test('another resource\'s claim tells: an outside share stays outside for everyone', () => {
@@ -71,11 +93,12 @@ describe('markOf: who made a share this resource declares', () => {
 });
 
 describe('mayRevoke and decideOwnership', () => {
-  test('revoked only when the library made it and nobody else holds it; no record means the library made it', () => {
+  test('revoked only when the record says the library made it and nobody else holds it; no record, no revoke', () => {
     expect(mayRevoke(A, 'shares', { own: claim(owner, { [A]: 'library' }), others: [] })).toBe(true);
+    expect(mayRevoke(A, 'shares', { own: claim(owner, {}, { [A]: 'library' }), others: [] })).toBe(true);
     expect(mayRevoke(A, 'shares', { own: claim(owner, { [A]: 'outside' }), others: [] })).toBe(false);
     expect(mayRevoke(A, 'shares', { own: claim(owner, { [A]: 'library' }), others: [claim(other, { [A]: 'library' })] })).toBe(false);
-    expect(mayRevoke(A, 'shares', { others: [] })).toBe(true);
+    expect(mayRevoke(A, 'shares', { others: [] })).toBe(false);
   });
 
   test('an update that drops A and B: A (the library\'s) is revoked, B (outside) kept and remembered as releasing', () => {

@@ -4,7 +4,8 @@
  * the exact requests sent and the state they leave behind.
  */
 import {
-  DeleteSnapshotCommand, DeregisterImageCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand,
+  DeleteSnapshotCommand, DeregisterImageCommand, DescribeImageAttributeCommand, DisableImageDeregistrationProtectionCommand,
+  EnableImageDeregistrationProtectionCommand, DescribeImagesCommand, DescribeSnapshotAttributeCommand,
   DescribeSnapshotsCommand, EC2Client, EC2ServiceException, Image, LaunchPermission, ModifyImageAttributeCommand,
   ModifyImageAttributeCommandInput, ModifySnapshotAttributeCommand,
 } from '@aws-sdk/client-ec2';
@@ -19,10 +20,10 @@ import type {
 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { ParameterStore, ssmMock, useParameterStore } from './ssm-fake';
+import { ParameterStore, seedEarlierClaim, ssmMock, useParameterStore } from './ssm-fake';
 import { KmsRetryStrategy } from '../../lambda/ami/adapter';
 import { ShareError } from '../../lambda/common/errors';
-import { handler } from '../../lambda/shared-ami.lambda';
+import { handler as realHandler } from '../../lambda/shared-ami.lambda';
 import { KMS_GRANT_OPERATIONS } from '../../src/private/contract';
 
 process.env.SHARED_IMAGES_QUIET = '1';
@@ -65,6 +66,8 @@ function props(overrides: Props = {}): Props {
     OrganizationalUnitArns: [],
     ShareSnapshots: 'false',
     RemovalPolicy: 'revoke',
+    // deregistration protection has tests of its own ('deregistration protection')
+    DeregistrationProtection: 'false',
     ...overrides,
   };
 }
@@ -245,6 +248,16 @@ async function failure(event: CloudFormationCustomResourceEvent): Promise<Error>
 
 /** The record of ownership (Parameter Store), new and empty for every test. */
 let parameters: ParameterStore;
+
+/**
+ * The handler, as for a resource that exists: an Update or Delete whose AWS state the test set up
+ * by hand finds the claim its earlier events would have left (the tests of the record itself, at
+ * the end, call the handler as it is).
+ */
+const handler = (event: CloudFormationCustomResourceEvent): ReturnType<typeof realHandler> => {
+  seedEarlierClaim(parameters, event, 'ami');
+  return realHandler(event);
+};
 
 beforeEach(() => {
   parameters = useParameterStore();
@@ -2014,7 +2027,8 @@ describe('deletion guard (SPEC 4)', () => {
     const err = await failure(deleteEvent(retiring({ DeleteSnapshots: 'true' })));
     expect(err).toBeInstanceOf(ShareError);
     expect(err.message).toBe(`AMI ${IMAGE} was not deleted because it is still shared with ${FOREIGN} (not granted by this share): `
-      + 'unshare them, or set forceUnshareOnRemoval: true to revoke every share, then delete again.');
+      + 'unshare them, or set forceUnshareOnRemoval: true to revoke every share, then delete again. EC2 reports no launch of it; '
+      + `AWS's AMI usage report names the accounts still using it (ec2 create-image-usage-report --image-id ${IMAGE} --resource-types ResourceType=ec2:Instance ResourceType=ec2:LaunchTemplate).`);
     expect(fake.images[IMAGE]).toBeDefined();
     expect(grantsOf(fake)).toEqual([JSON.stringify({ UserId: FOREIGN })]);
     expect(ec2Mock).not.toHaveReceivedCommand(DeregisterImageCommand);
@@ -2131,5 +2145,110 @@ describe('deletion guard (SPEC 4)', () => {
     givenImage([{ UserId: A }]);
     await handler(updateEvent(retiring({ ForceUnshare: 'true' }), props({ Accounts: [A] })));
     expect(mutatingCalls()).toEqual([]);
+  });
+});
+
+describe('deregistration protection', () => {
+  const protectedProps = (extra: Props = {}): Props => props({ DeregistrationProtection: 'true', ...extra });
+  const asOther = <E extends CloudFormationCustomResourceEvent>(event: E): E => ({
+    ...event, LogicalResourceId: 'OtherShare', StackId: `arn:aws:cloudformation:us-east-1:${OWNER}:stack/other-stack/guid2`,
+  });
+
+  /** EC2's protection state on the fake image, as DescribeImages reports it. */
+  function useProtection(fake: FakeEc2, initial = 'disabled'): string[] {
+    const calls: string[] = [];
+    fake.images[IMAGE].image.DeregistrationProtection = initial;
+    ec2Mock.on(EnableImageDeregistrationProtectionCommand).callsFake((input: { WithCooldown?: boolean }) => {
+      fake.images[IMAGE].image.DeregistrationProtection = input.WithCooldown ? 'enabled-with-cooldown' : 'enabled-without-cooldown';
+      calls.push(`enable${input.WithCooldown ? ' with cooldown' : ''}`);
+      return {};
+    });
+    ec2Mock.on(DisableImageDeregistrationProtectionCommand).callsFake(() => {
+      const cooldown = fake.images[IMAGE].image.DeregistrationProtection === 'enabled-with-cooldown';
+      fake.images[IMAGE].image.DeregistrationProtection = cooldown ? 'disabled-until 2026-11-29T21:00:00Z' : 'disabled';
+      calls.push('disable');
+      return {};
+    });
+    return calls;
+  }
+
+  test('on with the first share, before any grant; off after the last Delete', async () => {
+    const fake = givenImage([]);
+    const calls = useProtection(fake);
+    await handler(createEvent(protectedProps()));
+    expect(calls).toEqual(['enable']);
+    expect(ec2Mock.calls().map((c) => c.args[0].constructor.name).filter((n) => /Enable|Modify/.test(n)))
+      .toEqual(['EnableImageDeregistrationProtectionCommand', 'ModifyImageAttributeCommand']);
+    await handler(deleteEvent(protectedProps()));
+    expect(calls).toEqual(['enable', 'disable']);
+    expect(fake.images[IMAGE].image.DeregistrationProtection).toBe('disabled');
+  });
+
+  test('kept while another resource still holds a claim; turned off by the last', async () => {
+    const fake = givenImage([]);
+    const calls = useProtection(fake);
+    await handler(createEvent(protectedProps()));
+    await handler(asOther(createEvent(protectedProps({ Accounts: [C] }))));
+    await handler(deleteEvent(protectedProps()));
+    expect(calls).toEqual(['enable']);
+    await handler(asOther(deleteEvent(protectedProps({ Accounts: [C] }))));
+    expect(calls).toEqual(['enable', 'disable']);
+  });
+
+  test('protection that was on before stays on', async () => {
+    const fake = givenImage([]);
+    const calls = useProtection(fake, 'enabled-without-cooldown');
+    await handler(createEvent(protectedProps()));
+    await handler(deleteEvent(protectedProps()));
+    expect(calls).toEqual([]);
+    expect(fake.images[IMAGE].image.DeregistrationProtection).toBe('enabled-without-cooldown');
+  });
+
+  test('turned off by hand (drift): the next deployment turns it on again; an update that changes nothing makes no call', async () => {
+    const fake = givenImage([]);
+    const calls = useProtection(fake);
+    await handler(createEvent(protectedProps()));
+    await handler(updateEvent(protectedProps(), protectedProps()));
+    expect(calls).toEqual(['enable']);
+    fake.images[IMAGE].image.DeregistrationProtection = 'disabled';
+    await handler(updateEvent(protectedProps(), protectedProps()));
+    expect(calls).toEqual(['enable', 'enable']);
+  });
+
+  test('the cooldown option turns it on with the cooldown', async () => {
+    const fake = givenImage([]);
+    const calls = useProtection(fake);
+    await handler(createEvent(protectedProps({ ProtectionCooldown: 'true' })));
+    expect(calls).toEqual(['enable with cooldown']);
+  });
+
+  test('opting out later turns off what the library turned on', async () => {
+    const fake = givenImage([]);
+    const calls = useProtection(fake);
+    await handler(createEvent(protectedProps()));
+    await handler(updateEvent(props({ DeregistrationProtection: 'false' }), protectedProps()));
+    expect(calls).toEqual(['enable', 'disable']);
+  });
+
+  test('deleteImageOnRemoval turns protection off, then deregisters', async () => {
+    const fake = givenImage([]);
+    const calls = useProtection(fake, 'enabled-without-cooldown');
+    await handler(deleteEvent(protectedProps({ GuardImage: 'true', DeleteImage: 'true' })));
+    expect(calls).toEqual(['disable']);
+    expect(fake.images[IMAGE]).toBeUndefined();
+  });
+
+  test('deleteImageOnRemoval during the cooldown fails with the time to delete again', async () => {
+    const fake = givenImage([]);
+    useProtection(fake, 'enabled-with-cooldown');
+    ec2Mock.on(DeregisterImageCommand).rejects(ec2Error('OperationNotPermitted', 'deregistration protection cooldown'));
+    const err = await failure(deleteEvent(protectedProps({ GuardImage: 'true', DeleteImage: 'true' })));
+    expect(err.message).toBe(`AMI ${IMAGE} was not deregistered: its deregistration protection was turned on with a 24-hour cooldown, so EC2 refuses to deregister it until 2026-11-29T21:00:00Z; its shares are revoked, so delete again after that time.`);
+  });
+
+  test('the guard\'s refusal names when the AMI was last launched', async () => {
+    givenImage([{ UserId: A }, { UserId: FOREIGN }], {}, { LastLaunchedTime: '2026-11-20T08:00:00Z' });
+    const err = await failure(deleteEvent(props({ GuardImage: 'true' })));
+    expect(err.message).toContain('It was last launched 2026-11-20T08:00:00Z; AWS\'s AMI usage report names the accounts still using it');
   });
 });

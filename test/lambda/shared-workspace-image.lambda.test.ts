@@ -20,10 +20,11 @@ import type {
   CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { useParameterStore } from './ssm-fake';
+import { ParameterStore, seedEarlierClaim, useParameterStore } from './ssm-fake';
 import 'aws-sdk-client-mock-jest';
 import { ShareError } from '../../lambda/common/errors';
-import { handler, IsCompleteEvent, WorkspaceImageOnEventResponse } from '../../lambda/shared-workspace-image.lambda';
+import { freshness } from '../../lambda/common/ownership';
+import { handler as realHandler, IsCompleteEvent, WorkspaceImageOnEventResponse } from '../../lambda/shared-workspace-image.lambda';
 import { COMPLETION_KEY, PENDING_WAIT_LIMIT_MINUTES, SHARE_CONCURRENCY } from '../../lambda/workspaces/plan';
 import { MAX_ATTEMPTS, PERMISSIONS_PAGE_SIZE } from '../../lambda/workspaces/workspaces-adapter';
 
@@ -185,10 +186,22 @@ async function failure(event: CloudFormationCustomResourceEvent | IsCompleteEven
   throw new Error('the handler succeeded where it should have failed');
 }
 
+/** The record of ownership (Parameter Store), new and empty for every test. */
+let parameters: ParameterStore;
+
 beforeEach(() => {
-  useParameterStore();
+  parameters = useParameterStore();
   wsMock.reset();
 });
+
+/**
+ * The handler, as for a resource that exists: an Update or Delete whose AWS state the test set up
+ * by hand finds the claim its earlier events would have left.
+ */
+const handler: typeof realHandler = (event) => {
+  if (!('IsComplete' in event) && !(event as unknown as Record<string, unknown>)[COMPLETION_KEY]) seedEarlierClaim(parameters, event as CloudFormationCustomResourceEvent, 'workspaces');
+  return realHandler(event);
+};
 
 // ---------------------------------------------------------------------------------------------
 
@@ -1244,6 +1257,62 @@ describe('the record of ownership (who holds which share, and who made it)', () 
     expect(err.message).toContain(`still shared with ${B} (held by other-stack/OtherShare)`);
     expect(shared(fake)).toEqual([B]);
     await onEvent(asOther(deleteEvent(props({ Accounts: [B] }))));
+    expect(shared(fake)).toEqual([]);
+  });
+});
+
+describe('the record of ownership: events that come again or after outside changes', () => {
+  const shared = (fake: { images: Record<string, { shared: string[] }> }): string[] => [...fake.images[IMAGE].shared].sort();
+
+  test('a Delete delivered again, after the first removed the claim, leaves an outside share alone', async () => {
+    const fake = givenImage([A]);
+    const input = props({ Accounts: [A, B] });
+    await realHandler(createEvent(input));
+    await realHandler(deleteEvent(input));
+    await realHandler(deleteEvent(input));
+    expect(shared(fake)).toEqual([A]);
+  });
+
+  test('a recipient revoked, then shared again from outside (later than reads lag), then declared again: the outside share survives the Delete', async () => {
+    const fake = givenImage([]);
+    const saved = freshness.ms;
+    freshness.ms = 0; // the outside share comes long after the revoke
+    await realHandler(createEvent(props({ Accounts: [A] })));
+    await realHandler(updateEvent(props({ Accounts: [B] }), props({ Accounts: [A] })));
+    fake.images[IMAGE].shared.push(A); // someone shares A by hand
+    await realHandler(updateEvent(props({ Accounts: [A, B] }), props({ Accounts: [B] })));
+    await realHandler(deleteEvent(props({ Accounts: [A, B] })));
+    expect(shared(fake)).toEqual([A]);
+    freshness.ms = saved;
+  });
+
+  test('a rollback right after a revoke, whose read still shows the revoked share, keeps it the library\'s: the Delete takes it', async () => {
+    const fake = givenImage([]);
+    await realHandler(createEvent(props({ Accounts: [A] })));
+    await realHandler(updateEvent(props({ Accounts: [B] }), props({ Accounts: [A] })));
+    // the rollback's read lags the revoke: it still lists A
+    let stale = true;
+    wsMock.on(DescribeWorkspaceImagePermissionsCommand).callsFake(() => {
+      const listed = stale ? [...fake.images[IMAGE].shared, A] : fake.images[IMAGE].shared;
+      stale = false;
+      return { ImageId: IMAGE, ImagePermissions: listed.map((SharedAccountId) => ({ SharedAccountId })) };
+    });
+    const saved = freshness.ms;
+    freshness.ms = 60_000;
+    await realHandler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [B] })));
+    freshness.ms = saved;
+    useFake(fake);
+    await realHandler(deleteEvent(props({ Accounts: [A] })));
+    expect(shared(fake)).toEqual([]);
+  });
+
+  test('an outside share removed by hand and then made again by the library is the library\'s: the last Delete takes it', async () => {
+    const fake = givenImage([A]);
+    await realHandler(createEvent(props({ Accounts: [A] })));
+    fake.images[IMAGE].shared = []; // the outside party unshares A
+    await realHandler(updateEvent(props({ Accounts: [A, B] }), props({ Accounts: [A] })));
+    expect(shared(fake)).toEqual([A, B]);
+    await realHandler(deleteEvent(props({ Accounts: [A, B] })));
     expect(shared(fake)).toEqual([]);
   });
 });

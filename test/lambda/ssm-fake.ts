@@ -7,7 +7,9 @@ import {
   DeleteParameterCommand, GetParametersByPathCommand, GetParametersByPathCommandInput, PutParameterCommand, PutParameterCommandInput,
   SSMClient, SSMServiceException,
 } from '@aws-sdk/client-ssm';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
+import { claimOwner, claimsPath, encodeClaim } from '../../lambda/common/ownership';
 
 export const ssmMock = mockClient(SSMClient);
 
@@ -41,4 +43,31 @@ export function useParameterStore(): ParameterStore {
 
 function ssmError(name: string): SSMServiceException {
   return new SSMServiceException({ name, message: `${name} (mocked)`, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}
+
+/**
+ * For tests of Update and Delete events whose AWS state the test sets up by hand (instead of running
+ * the resource's Create first): writes the claim that the resource's earlier events would have left,
+ * holding the old declaration as the library's, unless the resource has a claim already.
+ */
+export function seedEarlierClaim(store: ParameterStore, event: CloudFormationCustomResourceEvent, kind: 'ami' | 'workspaces'): void {
+  if (event.RequestType === 'Create') return;
+  let old = (event.RequestType === 'Update' ? event.OldResourceProperties : event.ResourceProperties) as Record<string, unknown>;
+  const physical = String(event.PhysicalResourceId ?? '');
+  const imageId = /^shared-(ami|wsi):/.test(physical) ? physical.slice(physical.indexOf(':') + 1) : String(old.ImageId);
+  // The rollback of a failed replacement: its old side names the new image; the image in effect
+  // was declared as the rollback now declares it.
+  if (old.ImageId !== imageId) old = event.ResourceProperties as Record<string, unknown>;
+  const owner = claimOwner(event.StackId, event.LogicalResourceId);
+  const name = `${claimsPath(imageId)}/${owner.claimId}`;
+  if (store.has(name)) return;
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  const library = (keys: string[]): Record<string, 'library'> => Object.fromEntries(keys.map((k) => [k, 'library' as const]));
+  const accounts = list(old.Accounts).filter((a) => /^\d{12}$/.test(a));
+  const shares = kind === 'ami'
+    ? [...accounts.map((a) => `UserId:${a}`), ...list(old.OrganizationArns).map((a) => `OrganizationArn:${a}`),
+      ...list(old.OrganizationalUnitArns).map((a) => `OrganizationalUnitArn:${a}`)]
+    : accounts;
+  const snapshots = kind === 'ami' && old.ShareSnapshots === 'true' ? accounts : [];
+  store.set(name, encodeClaim({ ...owner, shares: library(shares), snapshots: library(snapshots), releasing: {}, releasingSnapshots: {} }));
 }

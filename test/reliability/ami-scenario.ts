@@ -1,33 +1,43 @@
 /**
  * SharedAmi random lifecycles against moto: two AMIs (A with two snapshots, B with one), two
- * customer managed keys (A's snapshots use k1 and k2, B's uses k2; or no encryption at all), a pool
- * of declared recipients (accounts, an organization, OUs) and a disjoint pool of outside recipients
- * (so that "declared ∪ foreign" is exact: see README "Ownership"), outside KMS grants (to outside
- * and to declared accounts, unnamed or named by another tool or another resource), and outside
- * removals of the resource's own shares ("drift", repaired by the next event).
+ * customer managed keys (A's snapshots use k1 and k2, B's uses k2; or no encryption at all), two
+ * resources (`Share`, and `TeamShare` of the same stack or of another stack) declaring recipients
+ * from one pool (accounts, an organization, OUs), so that they often declare the same recipient on
+ * the same AMI, with their Creates, Updates, rollbacks, duplicates and Deletes interleaved; outside
+ * launch permissions to recipients nobody declares, to recipients a resource declares later (made
+ * before it declares them) and to recipients a resource declares already (a no-op in AWS); outside
+ * snapshot permissions and KMS grants (to outside and to declared accounts, unnamed or named by
+ * another tool or another resource); and outside removals of declared shares and grants ("drift",
+ * repaired by the next event that declares them).
  *
- * Invariants after every step, read from moto:
- * - each AMI's launch permissions = (declared, if the resource is on it) ∪ (outside) − (drift);
- * - each snapshot's createVolumePermission = (declared accounts, with shareSnapshots) ∪ (outside) − (drift);
- * - on each key of the AMI, the grants named for this resource and AMI = (account roots, and with
- *   the option Auto Scaling roles) × 1, with every launch operation, when kmsGrants; none otherwise;
+ * Invariants after every step, read from moto (see ./ownership-model for the model):
+ * - each AMI's launch permissions, and each snapshot's createVolumePermission, hold exactly what
+ *   the live resources declare (the union; less what was removed outside since) and the shares
+ *   outside parties made (and did not remove), declared or not: a share made outside before a
+ *   resource declared it survives that resource's Update and Delete; a recipient several resources
+ *   declare stays until the last lets it go; after the last Delete on an AMI, only outside shares
+ *   remain;
+ * - on each key of an AMI, the grants named for each resource and that AMI = (its account roots,
+ *   and with the option Auto Scaling roles) × 1, with every launch operation, when kmsGrants; none
+ *   otherwise;
  * - every outside grant survives, and no other grant exists.
  */
 import { CreateGrantCommand, RevokeGrantCommand } from '@aws-sdk/client-kms';
 import fc from 'fast-check';
 import { FaultRates } from './fault-proxy';
-import { Figures, InvariantViolation, recordSdk, ReliabilityEnv, sameSet, sorted } from './harness';
-import { CfnEvent, Current, Driver, FaultPlan, faultPlanArb, Invocation, observed, runSequence, Scenario, scenarioEvents } from './lifecycle';
+import { Figures, InvariantViolation, recordSdk, ReliabilityEnv } from './harness';
+import {
+  CfnEvent, Driver, errText, FaultPlan, faultPlanArb, FIRST, Invocation, observed, ResourceId, runSequence, Scenario, scenarioEvents,
+  secondResource, Who,
+} from './lifecycle';
+import { ModelEvent, OwnershipModel } from './ownership-model';
 import { grantName } from '../../lambda/ami/kms-plan';
 import { handler } from '../../lambda/shared-ami.lambda';
-import { KMS_GRANT_OPERATIONS, SHARED_AMI_PHYSICAL_ID_PREFIX } from '../../src/private/contract';
+import { KMS_GRANT_OPERATIONS, SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceProperties } from '../../src/private/contract';
 import {
-  addAmiSnapshot, amiEvents, AmiShareInput, createAmi, createKey, grantLaunch, grantSnapshot, launchPermissions,
+  addAmiSnapshot, amiEvents, amiProperties, AmiShareInput, createAmi, createKey, grantLaunch, grantSnapshot, launchPermissions,
   listAllGrants, revokeLaunch, revokeSnapshot, seedSnapshotKms, snapshotPermissions, STACK_ID,
 } from '../emulator/moto';
-
-/** The event builders' default logical id, which names the resource's KMS grants. */
-const LOGICAL_ID = 'Share';
 
 // ---------------------------------------------------------------------------------------------
 // Pools
@@ -39,7 +49,7 @@ export const DECLARED_OUS = [
   'arn:aws:organizations::123456789012:ou/o-declared01/ou-ab12-declared1',
   'arn:aws:organizations::123456789012:ou/o-declared01/ou-cd34-declared2',
 ];
-/** Outside recipients: never declared, so an outside share is never also the resource's. */
+/** Outside recipients nobody declares (outside launch permissions also go to declared ones). */
 export const FOREIGN_LAUNCH = [
   'UserId:888888888888',
   'UserId:999999999999',
@@ -47,6 +57,12 @@ export const FOREIGN_LAUNCH = [
   'OrganizationalUnitArn:arn:aws:organizations::210987654321:ou/o-foreign001/ou-ef56-foreign01',
 ];
 export const FOREIGN_ACCOUNTS = ['888888888888', '999999999999'];
+/** Every declared launch recipient, as an outside party would share with it. */
+const DECLARED_LAUNCH = [
+  ...DECLARED_ACCOUNTS.map((a) => `UserId:${a}`),
+  ...DECLARED_ORGS.map((a) => `OrganizationArn:${a}`),
+  ...DECLARED_OUS.map((a) => `OrganizationalUnitArn:${a}`),
+];
 
 const root = (account: string): string => `arn:aws:iam::${account}:root`;
 const asg = (account: string): string => `arn:aws:iam::${account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
@@ -71,15 +87,15 @@ export interface AmiProps {
 
 export type AmiStep =
   /** `pending`: the AMI answers state `pending` to this event's first DescribeImages (the handler must refuse, changing nothing). */
-  | { readonly kind: 'deploy'; readonly props: AmiProps; readonly outcome: 'commit' | 'rollback'; readonly duplicate: boolean; readonly pending: boolean }
-  | { readonly kind: 'delete'; readonly duplicate: boolean }
+  | { readonly kind: 'deploy'; readonly props: AmiProps; readonly outcome: 'commit' | 'rollback'; readonly duplicate: boolean; readonly pending: boolean; readonly who?: Who }
+  | { readonly kind: 'delete'; readonly duplicate: boolean; readonly who?: Who }
   /** A Delete of a physical id the handler never issued (`which` picks one), carrying the live resource's properties. */
   | { readonly kind: 'delete-unissued'; readonly which: number }
   | { readonly kind: 'outside-launch'; readonly image: ImageName; readonly recipient: string; readonly add: boolean }
   | { readonly kind: 'outside-snapshot'; readonly image: ImageName; readonly snapshot: number; readonly account: string; readonly add: boolean }
   | { readonly kind: 'outside-grant'; readonly key: number; readonly grantee: string; readonly name: 'none' | 'other-tool' | 'other-resource' }
   | { readonly kind: 'outside-revoke-grant'; readonly pick: number }
-  /** Someone removes one of the resource's own shares or grants outside (`pick` chooses which). */
+  /** Someone removes a share or grant a live resource declares, outside (`pick` chooses which). */
   | { readonly kind: 'drift'; readonly pick: number };
 
 export interface AmiSequence {
@@ -87,6 +103,10 @@ export interface AmiSequence {
   readonly encrypted: boolean;
   readonly steps: AmiStep[];
   readonly faults?: FaultPlan;
+  /** The second resource: another logical id of the same stack, or another stack's (default: the same stack). */
+  readonly second?: 'same-stack' | 'other-stack';
+  /** Which resource's stack the closing Deletes delete last (default: the first's). */
+  readonly lastDeleted?: Who;
 }
 
 const weighted = <T>(...choices: Array<[number, T]>): fc.Arbitrary<T> =>
@@ -104,6 +124,8 @@ export const amiPropsArb: fc.Arbitrary<AmiProps> = fc.record({
 }).map((p) => (p.accounts.length + p.organizationArns.length + p.organizationalUnitArns.length > 0
   ? p : { ...p, accounts: [DECLARED_ACCOUNTS[0]] }));
 
+const whoArb: fc.Arbitrary<Who> = weighted<Who>([3, 'first'], [2, 'second']);
+
 export const amiStepArb: fc.Arbitrary<AmiStep> = fc.oneof(
   {
     weight: 10,
@@ -113,11 +135,12 @@ export const amiStepArb: fc.Arbitrary<AmiStep> = fc.oneof(
       outcome: weighted<'commit' | 'rollback'>([3, 'commit'], [1, 'rollback']),
       duplicate: weighted([4, false], [1, true]),
       pending: weighted([12, false], [1, true]),
+      who: whoArb,
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), duplicate: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), duplicate: fc.boolean(), who: whoArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete-unissued' as const), which: fc.nat({ max: 6 }) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('outside-launch' as const), image: fc.constantFrom<ImageName>('A', 'B'), recipient: fc.constantFrom(...FOREIGN_LAUNCH), add: weighted([2, true], [1, false]) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('outside-launch' as const), image: fc.constantFrom<ImageName>('A', 'B'), recipient: fc.constantFrom(...FOREIGN_LAUNCH, ...DECLARED_LAUNCH), add: weighted([2, true], [1, false]) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('outside-snapshot' as const), image: fc.constantFrom<ImageName>('A', 'B'), snapshot: fc.nat({ max: 1 }), account: fc.constantFrom(...FOREIGN_ACCOUNTS), add: weighted([2, true], [1, false]) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('outside-grant' as const), key: fc.nat({ max: 1 }), grantee: fc.constantFrom(...FOREIGN_ACCOUNTS, ...DECLARED_ACCOUNTS), name: fc.constantFrom<'none' | 'other-tool' | 'other-resource'>('none', 'other-tool', 'other-resource') }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('outside-revoke-grant' as const), pick: fc.nat({ max: 20 }) }) },
@@ -128,6 +151,8 @@ export function amiSequenceArb(maxSteps: number, withFaults: boolean): fc.Arbitr
   return fc.record({
     encrypted: weighted([4, true], [1, false]),
     steps: fc.array(amiStepArb, { minLength: 1, maxLength: maxSteps }),
+    second: fc.constantFrom<'same-stack' | 'other-stack'>('same-stack', 'other-stack'),
+    lastDeleted: fc.constantFrom<Who>('first', 'second'),
     ...(withFaults ? { faults: faultPlanArb() } : {}),
   });
 }
@@ -171,12 +196,21 @@ async function buildWorld(env: ReliabilityEnv, encrypted: boolean): Promise<AmiW
 // The scenario: model, events, invariants
 // ---------------------------------------------------------------------------------------------
 
-const launchKeys = (p: AmiProps): string[] => [
-  ...p.accounts.map((a) => `UserId:${a}`),
-  ...p.organizationArns.map((a) => `OrganizationArn:${a}`),
-  ...p.organizationalUnitArns.map((a) => `OrganizationalUnitArn:${a}`),
-];
 const grantees = (p: AmiProps): string[] => (p.kmsGrants ? p.accounts.flatMap((a) => (p.autoScalingRoleGrants ? [root(a), asg(a)] : [root(a)])) : []);
+
+/** The model's keys: `launch|<ami>|<recipient>`, `snap|<ami>|<snapshot>|<account>`, `grant|<ami>|<grant name>|<key>|<grantee>`. */
+const imageOfKey = (key: string): string => key.split('|')[1];
+const keyName = (key: string): string => {
+  const [kind, , a, b, c] = key.split('|');
+  if (kind === 'launch') return `launch permission ${a} on ${imageOfKey(key)}`;
+  if (kind === 'snap') return `createVolumePermission on ${a} (of ${imageOfKey(key)}) for ${b}`;
+  return `KMS grant ${a} on ${b} to ${c}`;
+};
+
+const flag = (v: unknown): boolean => String(v) === 'true';
+
+/** The stack's name and the logical id: how the logs and the model name a resource. */
+const resourceName = (stackId: string, logicalId: string): string => `${stackId.split('/')[1]}/${logicalId}`;
 
 class AmiScenario implements Scenario<AmiProps> {
   public readonly events = scenarioEvents(amiEvents, (p: AmiProps) => this.input(p));
@@ -184,16 +218,19 @@ class AmiScenario implements Scenario<AmiProps> {
   /** The next event's first DescribeImages shows the AMI `pending` (set before a deploy, used by its first event). */
   public pendingNext = false;
   public readonly imageIds: string[];
-  /** Outside shares, per AMI / snapshot, and outside grants per key (grant id → grantee). */
-  private readonly foreignLaunch: Record<ImageName, Set<string>> = { A: new Set(), B: new Set() };
-  private readonly foreignSnapshot = new Map<string, Set<string>>();
+  /** Who made each share and grant there is, and what each resource declares. */
+  private readonly model = new OwnershipModel(imageOfKey);
+  /** Outside grants per key (grant id → grantee). */
   private readonly foreignGrants = new Map<string, Map<string, string>>();
-  /** The resource's own shares removed outside since its last event: `launch:<key>`, `snap:<id>:<account>`, `grant:<key>:<grantee>`. */
-  private readonly drift = new Set<string>();
+  /** Every grant name a resource of this sequence may use, → its AMI. */
+  private readonly ownNames = new Map<string, string>();
 
-  constructor(private readonly env: ReliabilityEnv, private readonly world: AmiWorld) {
+  constructor(private readonly env: ReliabilityEnv, private readonly world: AmiWorld, resources: readonly ResourceId[]) {
     this.imageIds = [world.images.A.imageId, world.images.B.imageId];
     for (const k of world.keys) this.foreignGrants.set(k, new Map());
+    for (const who of resources) {
+      for (const imageId of this.imageIds) this.ownNames.set(grantName(who.stackId ?? STACK_ID, who.logicalId, imageId), imageId);
+    }
   }
 
   public imageIdOf(p: AmiProps): string {
@@ -232,6 +269,59 @@ class AmiScenario implements Scenario<AmiProps> {
     };
   }
 
+  private imageNamed(imageId: string): AmiImage | undefined {
+    return Object.values(this.world.images).find((i) => i.imageId === imageId);
+  }
+
+  /** The model's keys that properties (as delivered) declare on `imageId`, for the resource `logicalId` of stack `stackId`. */
+  private keysOf(props: Partial<SharedAmiResourceProperties> | undefined, imageId: string, stackId: string, logicalId: string): string[] {
+    if (!props) return [];
+    const accounts = props.Accounts ?? [];
+    const keys = [
+      ...accounts.map((a) => `UserId:${a}`),
+      ...(props.OrganizationArns ?? []).map((a) => `OrganizationArn:${a}`),
+      ...(props.OrganizationalUnitArns ?? []).map((a) => `OrganizationalUnitArn:${a}`),
+    ].map((k) => `launch|${imageId}|${k}`);
+    const image = this.imageNamed(imageId);
+    if (!image) return keys;
+    if (flag(props.ShareSnapshots)) {
+      for (const s of image.snapshotIds) keys.push(...accounts.map((a) => `snap|${imageId}|${s}|${a}`));
+    }
+    if (flag(props.KmsGrants)) {
+      const name = grantName(stackId, logicalId, imageId);
+      const who = accounts.flatMap((a) => (flag(props.AutoScalingRoleGrants) ? [root(a), asg(a)] : [root(a)]));
+      for (const key of image.keys) keys.push(...who.map((g) => `grant|${imageId}|${name}|${key}|${g}`));
+    }
+    return keys;
+  }
+
+  /** The event as the model sees it. */
+  private modelEvent(event: CfnEvent): ModelEvent {
+    const e = event as CfnEvent & {
+      StackId: string;
+      LogicalResourceId: string;
+      ResourceProperties: SharedAmiResourceProperties;
+      OldResourceProperties?: SharedAmiResourceProperties;
+    };
+    const keys = (props: SharedAmiResourceProperties | undefined, imageId: string) => this.keysOf(props, imageId, e.StackId, e.LogicalResourceId);
+    const prefix = SHARED_AMI_PHYSICAL_ID_PREFIX;
+    const fromPhysicalId = e.PhysicalResourceId?.startsWith(prefix) ? e.PhysicalResourceId.slice(prefix.length) : undefined;
+    const inEffect = fromPhysicalId && this.imageIds.includes(fromPhysicalId) ? fromPhysicalId : undefined;
+    const props = e.ResourceProperties;
+    const requestType = e.RequestType as ModelEvent['requestType'];
+    const resource = resourceName(e.StackId, e.LogicalResourceId);
+    if (requestType === 'Delete') {
+      return { resource, requestType, inEffect, prior: inEffect ? { imageId: inEffect, keys: keys(props, inEffect) } : undefined };
+    }
+    const old = e.OldResourceProperties;
+    return {
+      resource,
+      requestType,
+      inEffect,
+      declared: { imageId: props.ImageId, keys: keys(props, props.ImageId) },
+      ...(old ? { prior: { imageId: old.ImageId, keys: keys(old, old.ImageId) } } : {}),
+    };
+  }
 
   public async invoke(event: CfnEvent): Promise<Invocation> {
     if (this.pendingNext) {
@@ -239,15 +329,18 @@ class AmiScenario implements Scenario<AmiProps> {
       this.pendingNext = false;
     }
     const recorder = recordSdk();
+    let inv: Invocation;
     try {
       const answer = await handler(event as Parameters<typeof handler>[0]);
-      return { ok: true, physicalId: answer.PhysicalResourceId, data: answer.Data, ...observed(recorder) };
+      inv = { ok: true, physicalId: answer.PhysicalResourceId, data: answer.Data, ...observed(recorder) };
     } catch (error) {
-      return { ok: false, error, ...observed(recorder) };
+      inv = { ok: false, error, ...observed(recorder) };
     } finally {
       recorder.restore();
       this.env.proxy.rewriteNext('DescribeImages', 0, (xml) => xml);
     }
+    this.model.apply(this.modelEvent(event), { ok: inv.ok, mutating: inv.mutating, byHand: !inv.ok && /by hand/.test(errText(inv.error)) });
+    return inv;
   }
 
   public checkAnswer(p: AmiProps, inv: Invocation): string | undefined {
@@ -256,12 +349,9 @@ class AmiScenario implements Scenario<AmiProps> {
     return got === String(want) ? undefined : `GrantCount ${JSON.stringify(got)}, expected ${want}`;
   }
 
-  public repaired(): void {
-    this.drift.clear();
-  }
-
-  public drifted(): boolean {
-    return this.drift.size > 0;
+  public drifted(p: AmiProps, who: ResourceId): boolean {
+    const imageId = this.imageIdOf(p);
+    return this.model.missing(this.keysOf(amiProperties(this.input(p)), imageId, who.stackId ?? STACK_ID, who.logicalId)).length > 0;
   }
 
   /** The physical ids a Delete may carry that this handler never issued (the last one parses but names no AMI). */
@@ -280,34 +370,36 @@ class AmiScenario implements Scenario<AmiProps> {
   }
 
   /** Applies an outside change (console, another tool) and records it in the model. */
-  public async outside(step: AmiStep, current: Current<AmiProps> | undefined, note: (line: string) => void): Promise<void> {
+  public async outside(step: AmiStep, note: (line: string) => void): Promise<void> {
     const { ec2, kms } = this.env;
     switch (step.kind) {
       case 'outside-launch': {
         const image = this.world.images[step.image];
+        const key = `launch|${image.imageId}|${step.recipient}`;
+        const declaredBy = this.model.holders(key);
+        const by = declaredBy.length > 0 ? ` (declared by ${declaredBy.join(', ')})` : '';
         if (step.add) {
-          await grantLaunch(ec2, image.imageId, [step.recipient]);
-          this.foreignLaunch[step.image].add(step.recipient);
-        } else {
+          const outcome = this.model.outsideAdd(key);
+          if (outcome !== 'not played') await grantLaunch(ec2, image.imageId, [step.recipient]);
+          note(`outside: share AMI ${step.image} with ${step.recipient}${by}: ${outcome}`);
+        } else if (this.model.outsideRemove(key)) {
           await revokeLaunch(ec2, image.imageId, [step.recipient]);
-          this.foreignLaunch[step.image].delete(step.recipient);
+          note(`outside: unshare AMI ${step.image} from ${step.recipient}${by}`);
         }
-        note(`outside: ${step.add ? 'share' : 'unshare'} AMI ${step.image} ${step.add ? 'with' : 'from'} ${step.recipient}`);
         return;
       }
       case 'outside-snapshot': {
         const image = this.world.images[step.image];
         const snapshotId = image.snapshotIds[step.snapshot % image.snapshotIds.length];
-        const set = this.foreignSnapshot.get(snapshotId) ?? new Set<string>();
-        this.foreignSnapshot.set(snapshotId, set);
+        const key = `snap|${image.imageId}|${snapshotId}|${step.account}`;
         if (step.add) {
-          await grantSnapshot(ec2, snapshotId, [step.account]);
-          set.add(step.account);
-        } else {
+          const outcome = this.model.outsideAdd(key);
+          if (outcome !== 'not played') await grantSnapshot(ec2, snapshotId, [step.account]);
+          note(`outside: grant createVolumePermission on ${snapshotId} (AMI ${step.image}) for ${step.account}: ${outcome}`);
+        } else if (this.model.outsideRemove(key)) {
           await revokeSnapshot(ec2, snapshotId, [step.account]);
-          set.delete(step.account);
+          note(`outside: revoke createVolumePermission on ${snapshotId} (AMI ${step.image}) for ${step.account}`);
         }
-        note(`outside: ${step.add ? 'grant' : 'revoke'} createVolumePermission on ${snapshotId} (AMI ${step.image}) for ${step.account}`);
         return;
       }
       case 'outside-grant': {
@@ -332,36 +424,18 @@ class AmiScenario implements Scenario<AmiProps> {
         return;
       }
       case 'drift': {
-        if (!current) return;
-        const p = current.props;
-        const image = this.world.images[p.image];
-        const name = grantName(STACK_ID, LOGICAL_ID, image.imageId);
-        const candidates: Array<{ label: string; remove: () => Promise<void> }> = [];
-        const held = new Set(await launchPermissions(ec2, image.imageId));
-        for (const k of launchKeys(p).filter((key) => held.has(key))) {
-          candidates.push({ label: `launch:${k}`, remove: () => revokeLaunch(ec2, image.imageId, [k]) });
-        }
-        if (p.shareSnapshots) {
-          for (const s of image.snapshotIds) {
-            const holders = new Set(await snapshotPermissions(ec2, s));
-            for (const a of p.accounts.filter((account) => holders.has(`UserId:${account}`))) {
-              candidates.push({ label: `snap:${s}:${a}`, remove: () => revokeSnapshot(ec2, s, [a]) });
-            }
-          }
-        }
-        for (const key of image.keys) {
-          for (const g of (await listAllGrants(kms, key)).filter((grant) => grant.Name === name)) {
-            candidates.push({
-              label: `grant:${key}:${g.GranteePrincipal}`,
-              remove: async () => { await kms.send(new RevokeGrantCommand({ KeyId: key, GrantId: g.GrantId! })); },
-            });
-          }
-        }
+        // Any share or grant a live resource declares, that is there.
+        const candidates = this.model.declaredKeys().filter((k) => this.model.state(k) !== undefined).sort();
         if (candidates.length === 0) return;
-        const pick = candidates[step.pick % candidates.length];
-        await pick.remove();
-        this.drift.add(pick.label);
-        note(`outside: removed the resource's own ${pick.label}`);
+        const key = candidates[step.pick % candidates.length];
+        const [kind, imageId, a, b, c] = key.split('|');
+        if (kind === 'launch') {await revokeLaunch(ec2, imageId, [a]);} else if (kind === 'snap') {await revokeSnapshot(ec2, a, [b]);} else {
+          for (const g of (await listAllGrants(kms, b)).filter((grant) => grant.Name === a && grant.GranteePrincipal === c)) {
+            await kms.send(new RevokeGrantCommand({ KeyId: b, GrantId: g.GrantId! }));
+          }
+        }
+        this.model.outsideRemove(key);
+        note(`outside: removed ${keyName(key)} (declared by ${this.model.holders(key).join(', ')})`);
         return;
       }
       default:
@@ -369,35 +443,14 @@ class AmiScenario implements Scenario<AmiProps> {
     }
   }
 
-  public async check(current: Current<AmiProps> | undefined, label: string): Promise<void> {
+  public async check(label: string): Promise<void> {
     const { ec2, kms } = this.env;
     const problems: string[] = [];
-    const ownGrantIds = new Set<string>();
-    for (const name of ['A', 'B'] as const) {
-      const image = this.world.images[name];
-      const on = current && current.props.image === name ? current.props : undefined;
-      const wantLaunch = new Set([...(on ? launchKeys(on) : []), ...this.foreignLaunch[name]]);
-      for (const d of this.drift) if (d.startsWith('launch:') && on) wantLaunch.delete(d.slice('launch:'.length));
-      const launch = await launchPermissions(ec2, image.imageId);
-      if (!sameSet(launch, wantLaunch)) problems.push(`AMI ${name} launch permissions ${JSON.stringify(launch)}, expected ${JSON.stringify(sorted(wantLaunch))}`);
-
+    const observedKeys = new Set<string>();
+    for (const image of Object.values(this.world.images)) {
+      for (const k of await launchPermissions(ec2, image.imageId)) observedKeys.add(`launch|${image.imageId}|${k}`);
       for (const s of image.snapshotIds) {
-        const want = new Set([...(on?.shareSnapshots ? on.accounts : []), ...(this.foreignSnapshot.get(s) ?? [])].map((a) => `UserId:${a}`));
-        for (const d of this.drift) if (on && d.startsWith(`snap:${s}:`)) want.delete(`UserId:${d.split(':')[2]}`);
-        const got = await snapshotPermissions(ec2, s);
-        if (!sameSet(got, want)) problems.push(`snapshot ${s} of AMI ${name} createVolumePermission ${JSON.stringify(got)}, expected ${JSON.stringify(sorted(want))}`);
-      }
-
-      const ownName = grantName(STACK_ID, LOGICAL_ID, image.imageId);
-      for (const key of image.keys) {
-        const ours = (await listAllGrants(kms, key)).filter((g) => g.Name === ownName);
-        for (const g of ours) ownGrantIds.add(g.GrantId!);
-        const want = (on ? grantees(on) : []).filter((g) => !this.drift.has(`grant:${key}:${g}`));
-        const got = ours.map((g) => g.GranteePrincipal!);
-        if (!sameSet(got, want)) problems.push(`key ${key} grants named for AMI ${name}: ${JSON.stringify(sorted(got))}, expected ${JSON.stringify(sorted(want))} (each exactly once)`);
-        for (const g of ours) {
-          if (!KMS_GRANT_OPERATIONS.every((op) => g.Operations?.includes(op))) problems.push(`grant ${g.GrantId} on ${key} lacks operations: ${JSON.stringify(g.Operations)}`);
-        }
+        for (const k of await snapshotPermissions(ec2, s)) observedKeys.add(`snap|${image.imageId}|${s}|${k.replace(/^UserId:/, '')}`);
       }
     }
     for (const key of this.world.keys) {
@@ -406,9 +459,22 @@ class AmiScenario implements Scenario<AmiProps> {
       for (const [id, grantee] of this.foreignGrants.get(key)!) {
         if (!ids.has(id)) problems.push(`outside grant ${id} to ${grantee} on ${key} is gone`);
       }
-      const stray = all.filter((g) => !this.foreignGrants.get(key)!.has(g.GrantId!) && !ownGrantIds.has(g.GrantId!));
-      if (stray.length > 0) problems.push(`key ${key} holds grants nobody accounts for: ${JSON.stringify(stray.map((g) => [g.Name, g.GranteePrincipal]))}`);
+      for (const g of all) {
+        if (this.foreignGrants.get(key)!.has(g.GrantId!)) continue;
+        const imageId = this.ownNames.get(g.Name ?? '');
+        if (!imageId) {
+          problems.push(`key ${key} holds a grant nobody accounts for: ${JSON.stringify([g.Name, g.GranteePrincipal])}`);
+          continue;
+        }
+        const k = `grant|${imageId}|${g.Name}|${key}|${g.GranteePrincipal}`;
+        if (observedKeys.has(k)) problems.push(`${keyName(k)} exists more than once`);
+        observedKeys.add(k);
+        if (!KMS_GRANT_OPERATIONS.every((op) => g.Operations?.includes(op))) problems.push(`grant ${g.GrantId} on ${key} lacks operations: ${JSON.stringify(g.Operations)}`);
+      }
     }
+    const all = (): boolean => true;
+    this.model.settle(all, observedKeys);
+    problems.push(...this.model.compare(all, observedKeys, keyName));
     if (problems.length > 0) {
       throw new InvariantViolation(`${label}: ${problems.join('; ')}`);
     }
@@ -421,19 +487,24 @@ class AmiScenario implements Scenario<AmiProps> {
 
 export async function runAmiSequence(env: ReliabilityEnv, seq: AmiSequence, rates: FaultRates, figures: Figures, count: boolean): Promise<void> {
   const world = await buildWorld(env, seq.encrypted);
-  const scenario = new AmiScenario(env, world);
+  const second = secondResource(seq.second === 'other-stack');
+  const scenario = new AmiScenario(env, world, [FIRST, second]);
   const driver = new Driver(scenario, env.proxy, figures, rates, seq.faults);
-  driver.note(`world: AMI A ${world.images.A.imageId} (snapshots ${world.images.A.snapshotIds.join(', ')}), AMI B ${world.images.B.imageId}, ${seq.encrypted ? 'encrypted: A with keys 1 and 2, B with key 2' : 'not encrypted'}`);
+  const whoOf = (who: Who | undefined): ResourceId => (who === 'second' ? second : FIRST);
+  driver.note(`world: AMI A ${world.images.A.imageId} (snapshots ${world.images.A.snapshotIds.join(', ')}), AMI B ${world.images.B.imageId}, ${seq.encrypted ? 'encrypted: A with keys 1 and 2, B with key 2' : 'not encrypted'};`
+    + ` the second resource ${second.logicalId} is ${second.stackId ? 'another stack\'s' : 'the same stack\'s'}`);
   await runSequence(driver, figures, count, async () => {
     for (const [i, step] of seq.steps.entries()) {
       switch (step.kind) {
         case 'deploy':
+          if (step.who === 'second') figures.secondResourceSteps++;
           scenario.pendingNext = step.pending;
-          await driver.deploy(step.props, step.outcome, step.duplicate);
+          await driver.deploy(step.props, step.outcome, step.duplicate, whoOf(step.who));
           scenario.pendingNext = false;
           break;
         case 'delete':
-          if (driver.current) await driver.delete(step.duplicate);
+          if (step.who === 'second') figures.secondResourceSteps++;
+          if (driver.currentOf(whoOf(step.who))) await driver.delete(step.duplicate, whoOf(step.who));
           else await driver.deleteUnissued(scenario.unissued(0).physicalId, amiFallbackProps, false);
           break;
         case 'delete-unissued': {
@@ -442,11 +513,11 @@ export async function runAmiSequence(env: ReliabilityEnv, seq: AmiSequence, rate
           break;
         }
         default:
-          await scenario.outside(step, driver.current, (line) => driver.note(line));
+          await scenario.outside(step, (line) => driver.note(line));
       }
-      await scenario.check(driver.current, `after step ${i + 1} (${step.kind})`);
+      await scenario.check(`after step ${i + 1} (${step.kind}${step.kind === 'deploy' || step.kind === 'delete' ? ` of ${whoOf(step.who).logicalId}` : ''})`);
     }
-  }, () => scenario.check(undefined, 'after the closing Delete'));
+  }, (label) => scenario.check(label), seq.lastDeleted === 'second' ? [FIRST, second] : [second, FIRST]);
 }
 
 /** Properties for a Delete of an unissued physical id when no resource is live (they name AMI A). */

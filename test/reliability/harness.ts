@@ -12,8 +12,9 @@ import { WorkSpacesClient } from '@aws-sdk/client-workspaces';
 import { FaultProxy, FaultRates, NO_FAULTS, startFaultProxy } from './fault-proxy';
 import { MAX_ATTEMPTS } from '../../lambda/ami/adapter';
 import { awsErrorCode, isThrottling, MAX_MESSAGE } from '../../lambda/common/errors';
+import { freshness } from '../../lambda/common/ownership';
 import { backoff as waits } from '../../lambda/common/retry';
-import { ec2Client, kmsClient, Moto, motoEnvironment, startMoto } from '../emulator/moto';
+import { ec2Client, kmsClient, Moto, motoEnvironment, startMoto, STRICT_CONSISTENCY_WINDOW_MS } from '../emulator/moto';
 import { buildWorkspaceHost, WorkspaceHost, workspacesClient } from '../emulator/workspaces-fixture';
 
 // ---------------------------------------------------------------------------------------------
@@ -121,10 +122,22 @@ export interface Figures {
   invariantViolations: number;
   /** Deletes that never succeeded, even re-run without faults. */
   stuckDeletes: number;
+  /** Steps (Create or Update, Delete) of a second resource declaring recipients on the same images. */
+  secondResourceSteps: number;
 }
 
 export function emptyFigures(): Figures {
-  return { sequences: 0, events: 0, faultsInjected: 0, retriesExhausted: 0, refusals: 0, reruns: 0, invariantViolations: 0, stuckDeletes: 0 };
+  return {
+    sequences: 0,
+    events: 0,
+    faultsInjected: 0,
+    retriesExhausted: 0,
+    refusals: 0,
+    reruns: 0,
+    invariantViolations: 0,
+    stuckDeletes: 0,
+    secondResourceSteps: 0,
+  };
 }
 
 export function addFigures(into: Figures, from: Figures): void {
@@ -135,6 +148,7 @@ export function formatFigures(f: Figures): string {
   return [
     `sequences run ${f.sequences}`,
     `events applied ${f.events}`,
+    `steps of a second resource ${f.secondResourceSteps}`,
     `faults injected ${f.faultsInjected}`,
     `retries exhausted ${f.retriesExhausted}`,
     `refused as expected ${f.refusals}`,
@@ -209,11 +223,16 @@ export async function startReliabilityEnv(options: { backoff?: number } = {}): P
   // The handlers' own waits for AWS to catch up (lambda/common/retry.ts) shrink the same way, and
   // stay well above the strict test AWS's consistency window (see startMoto).
   const savedWaits = { ...waits };
+  const savedFreshness = freshness.ms;
   waits.baseMs = 2;
   waits.maxDelayMs = 200;
+  // A release note is trusted over a read for a second: the strict test AWS's reads lag
+  // STRICT_CONSISTENCY_WINDOW_MS after a revoke, which comes a little after the note is written.
+  freshness.ms = Math.max(1000, 10 * STRICT_CONSISTENCY_WINDOW_MS);
   const unscale = (): void => {
     unscaleSdk();
     Object.assign(waits, savedWaits);
+    freshness.ms = savedFreshness;
   };
   let moto: Moto;
   try {

@@ -1,10 +1,14 @@
 /**
- * Random lifecycles of both constructs against moto, without faults (SPEC 2 and 3): Create,
- * Update (random recipient sets, sometimes a new image), rollbacks, duplicated events, Delete,
- * Deletes of physical ids the handler never issued, and shares added and removed outside the
- * resource between events. After every step the image's permissions are (declared) ∪ (outside),
- * the KMS grants are (account recipients × customer managed keys) plus the outside grants, and
- * after every Delete nothing of the resource remains.
+ * Random lifecycles of both constructs against moto, without faults: two resources on the same
+ * images (the second of the same stack or of another stack) declaring overlapping recipients, their
+ * Creates, Updates (random recipient sets, sometimes a new image), rollbacks, duplicated events and
+ * Deletes interleaved, Deletes of physical ids the handler never issued, and shares added and
+ * removed outside between events (before a resource declares them, while it does). After every
+ * step each image holds exactly the union of what the live resources declare and the shares
+ * outside parties made (a share made outside is never revoked; a recipient several resources
+ * declare stays until the last lets it go), the KMS grants are each resource's (account recipients
+ * × customer managed keys) plus the outside grants, and after the last Delete on an image only the
+ * outside shares remain.
  *
  * A small size for the default test run; `test/reliability/run.ts` runs the large one. A failure
  * prints the shrunk sequence, its events and the replay command.

@@ -5,6 +5,10 @@
  * a failure the way CloudFormation or an operator would, and checks what reaches CloudFormation.
  * The construct-specific parts (events, invocation, outside changes, invariants) are a Scenario.
  *
+ * The driver plays several resources: the first (logical id `Share`), and a second one declaring
+ * recipients on the same images, of the same stack (another logical id) or of another stack. Each
+ * has its own CloudFormation model; their events interleave, one step at a time.
+ *
  * CloudFormation semantics modelled:
  * - Create → physical id; a failed Create is answered with the framework's marker, and the stack's
  *   rollback sends a Delete of that marker; a later resource failing makes the stack delete the
@@ -26,6 +30,7 @@ import { FaultProxy, FaultKind, FaultRates, NO_FAULTS } from './fault-proxy';
 import { Figures, InvariantViolation, messageProblem, SdkRecorder, StuckDelete } from './harness';
 import { MAX_ATTEMPTS } from '../../lambda/ami/adapter';
 import type { EventBuilders } from '../emulator/events';
+import { MOTO_ACCOUNT, MOTO_REGION } from '../emulator/moto';
 
 /** The physical id the CDK Provider framework answers a failed Create with. */
 export const CREATE_FAILED_MARKER = 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED';
@@ -50,6 +55,31 @@ export interface Invocation {
   readonly problem?: string;
   /** SDK calls that failed with a retryable error before their attempts ran out. */
   readonly gaveUpEarly?: string[];
+}
+
+/** Which resource an event is for: its logical id, and its stack (undefined: the event builders' stack). */
+export interface ResourceId {
+  readonly logicalId: string;
+  readonly stackId?: string;
+}
+
+/** The first resource: the event builders' defaults. */
+export const FIRST: ResourceId = { logicalId: 'Share' };
+
+/** Which resource a step is for. */
+export type Who = 'first' | 'second';
+
+/** The second resource's stack when it is another stack's (another stack name, so other grant names and claims). */
+export const OTHER_STACK_ID = `arn:aws:cloudformation:${MOTO_REGION}:${MOTO_ACCOUNT}:stack/team/guid2`;
+
+/** The second resource: another logical id, of the first's stack or of another stack. */
+export function secondResource(otherStack: boolean): ResourceId {
+  return { logicalId: 'TeamShare', ...(otherStack ? { stackId: OTHER_STACK_ID } : {}) };
+}
+
+/** The event for `who`: its logical id and stack. */
+export function eventFor<E extends CfnEvent>(event: E, who: ResourceId): E {
+  return { ...event, LogicalResourceId: who.logicalId, ...(who.stackId ? { StackId: who.stackId } : {}) };
 }
 
 /** The resource as CloudFormation holds it. */
@@ -94,12 +124,10 @@ export interface Scenario<P> {
   invoke(event: CfnEvent): Promise<Invocation>;
   /** Checks an accepted Create / Update answer for `props` (e.g. the grant count). */
   checkAnswer?(props: P, invocation: Invocation): string | undefined;
-  /** A successful Create / Update / rollback / Delete repaired every outside removal of this resource's shares. */
-  repaired(): void;
-  /** Whether shares of this resource were removed outside since the last event (an event then has work to do). */
-  drifted(): boolean;
-  /** The invariants, against what AWS (moto) holds now, for the resource `current` (none: nothing of it may remain). */
-  check(current: Current<P> | undefined, label: string): Promise<void>;
+  /** Whether an event declaring `props` has work to do: something it declares is missing (removed outside). */
+  drifted(props: P, who: ResourceId): boolean;
+  /** The invariants, against what AWS (moto) holds now, for every resource as its events left it. */
+  check(label: string): Promise<void>;
 }
 
 export interface FaultPlan {
@@ -110,7 +138,8 @@ export interface FaultPlan {
 
 /** Plays CloudFormation for one sequence. */
 export class Driver<P> {
-  public current: Current<P> | undefined;
+  /** Each resource as CloudFormation holds it (by logical id and stack). */
+  private readonly resources = new Map<string, Current<P>>();
   private readonly steps: string[] = [];
   private rerunSeed = 1;
   /** Whether faults were injected during the last invocation. */
@@ -132,6 +161,20 @@ export class Driver<P> {
     return this.steps;
   }
 
+  /** The resource `who` as CloudFormation holds it (none: not created, or deleted). */
+  public currentOf(who: ResourceId = FIRST): Current<P> | undefined {
+    return this.resources.get(resourceKey(who));
+  }
+
+  public get current(): Current<P> | undefined {
+    return this.currentOf(FIRST);
+  }
+
+  private setCurrent(who: ResourceId, current: Current<P> | undefined): void {
+    if (current) this.resources.set(resourceKey(who), current);
+    else this.resources.delete(resourceKey(who));
+  }
+
   public note(line: string): void {
     this.steps.push(line);
   }
@@ -140,50 +183,51 @@ export class Driver<P> {
     throw new InvariantViolation(message);
   }
 
-  /** Create (no resource yet) or Update, then the outcome of the rest of the stack. */
-  public async deploy(props: P, outcome: 'commit' | 'rollback', duplicate: boolean): Promise<void> {
+  /** Create (no resource yet) or Update of `who`, then the outcome of the rest of the stack. */
+  public async deploy(props: P, outcome: 'commit' | 'rollback', duplicate: boolean, who: ResourceId = FIRST): Promise<void> {
     const s = this.scenario;
     const refuse = s.expectRefusal(props);
-    if (!this.current) {
-      const create = s.events.createEvent(props);
-      let inv = await this.invoke(create, `Create ${s.describe(props)}`);
+    const as = (event: CfnEvent): CfnEvent => eventFor(event, who);
+    const name = who === FIRST ? '' : `${who.logicalId}: `;
+    const current = this.currentOf(who);
+    if (!current) {
+      const create = as(s.events.createEvent(props));
+      let inv = await this.invoke(create, `${name}Create ${s.describe(props)}`);
       if (!inv.ok) {
         if (!refuse && !this.faulted) this.violation(`Create ${s.describe(props)} failed without an injected fault: ${errText(inv.error)}`);
         if (refuse && inv.mutating > 0) this.violation(`the refused Create made ${inv.mutating} mutating calls`);
         // CREATE_FAILED: the framework answered with its marker, the stack's rollback deletes it.
-        const marker = await this.mustSucceed(s.events.deleteEvent(CREATE_FAILED_MARKER, props), 'Delete of the failed Create\'s marker', true);
+        const marker = await this.mustSucceed(as(s.events.deleteEvent(CREATE_FAILED_MARKER, props)), `${name}Delete of the failed Create's marker`, true);
         if (marker.mutating > 0) this.violation(`the Delete of ${CREATE_FAILED_MARKER} made ${marker.mutating} mutating calls`);
         // CloudFormation sends no Delete for what a failed Create applied: it must have undone it (unless it says it could not).
-        if (!/by hand/.test(errText(inv.error))) await s.check(undefined, 'after the failed Create');
+        if (!/by hand/.test(errText(inv.error))) await s.check(`${name}after the failed Create`);
         if (refuse) return;
         this.figures.reruns++;
-        inv = await this.mustSucceed(create, 'Create deployed again', false);
+        inv = await this.mustSucceed(create, `${name}Create deployed again`, false);
       } else if (refuse) {
         this.violation(`Create ${s.describe(props)} was accepted, but the handler must refuse it`);
       }
       this.expectPhysicalId(inv, props);
       if (duplicate) await this.duplicate(create, inv);
-      this.current = { physicalId: inv.physicalId!, props };
-      s.repaired();
+      this.setCurrent(who, { physicalId: inv.physicalId!, props });
       if (outcome === 'rollback') {
         // A later resource failed: the stack's creation rolls back and deletes this resource.
-        await this.deleteCurrent('Delete (the stack\'s creation rolled back)', false);
+        await this.deleteCurrent(who, `${name}Delete (the stack's creation rolled back)`, false);
       }
       return;
     }
 
-    const old = this.current;
-    const update = s.events.updateEvent(old.physicalId, props, old.props);
-    const unchanged = s.sameProps(props, old.props) && !s.drifted();
-    const inv = await this.invoke(update, `Update to ${s.describe(props)}`);
+    const old = current;
+    const update = as(s.events.updateEvent(old.physicalId, props, old.props));
+    const unchanged = s.sameProps(props, old.props) && !s.drifted(props, who);
+    const inv = await this.invoke(update, `${name}Update to ${s.describe(props)}`);
     if (!inv.ok) {
       if (!refuse && !this.faulted) this.violation(`Update to ${s.describe(props)} failed without an injected fault: ${errText(inv.error)}`);
       if (refuse && inv.mutating > 0) this.violation(`the refused Update made ${inv.mutating} mutating calls`);
       // UPDATE_FAILED: CloudFormation rolls back the resource it holds, old and new swapped.
       this.figures.reruns++;
-      const rb = await this.mustSucceed(s.events.rollbackOf(update, old.physicalId), 'rollback Update (after the failed Update)', false);
+      const rb = await this.mustSucceed(as(s.events.rollbackOf(update, old.physicalId)), `${name}rollback Update (after the failed Update)`, false);
       this.expectPhysicalId(rb, old.props, 'the rollback');
-      s.repaired();
       return;
     }
     if (refuse) this.violation(`Update to ${s.describe(props)} was accepted, but the handler must refuse it`);
@@ -193,36 +237,33 @@ export class Driver<P> {
     const replaced = inv.physicalId !== old.physicalId;
     if (outcome === 'commit') {
       if (replaced) {
-        const cleanup = await this.mustSucceed(s.events.deleteEvent(old.physicalId, old.props), 'cleanup Delete of the old physical id', true);
+        const cleanup = await this.mustSucceed(as(s.events.deleteEvent(old.physicalId, old.props)), `${name}cleanup Delete of the old physical id`, true);
         if (cleanup.physicalId !== old.physicalId) this.violation(`the cleanup Delete answered physical id ${cleanup.physicalId}, not ${old.physicalId}`);
       }
-      this.current = { physicalId: inv.physicalId!, props };
-      s.repaired();
+      this.setCurrent(who, { physicalId: inv.physicalId!, props });
       return;
     }
     // A later resource failed: CloudFormation rolls this resource back too.
-    const rb = await this.mustSucceed(s.events.rollbackOf(update, inv.physicalId!), 'rollback Update (a later resource failed)', false);
+    const rb = await this.mustSucceed(as(s.events.rollbackOf(update, inv.physicalId!)), `${name}rollback Update (a later resource failed)`, false);
     this.expectPhysicalId(rb, old.props, 'the rollback');
     if (replaced) {
-      await this.mustSucceed(s.events.deleteEvent(inv.physicalId!, props), 'cleanup Delete of the new physical id', true);
+      await this.mustSucceed(as(s.events.deleteEvent(inv.physicalId!, props)), `${name}cleanup Delete of the new physical id`, true);
     }
-    s.repaired();
   }
 
-  /** Deletes the resource in effect (a no-op when there is none). */
-  public async delete(duplicate: boolean): Promise<void> {
-    if (!this.current) return;
-    await this.deleteCurrent('Delete', duplicate);
+  /** Deletes the resource `who` in effect (a no-op when there is none). */
+  public async delete(duplicate: boolean, who: ResourceId = FIRST): Promise<void> {
+    if (!this.currentOf(who)) return;
+    await this.deleteCurrent(who, who === FIRST ? 'Delete' : `${who.logicalId}: Delete`, duplicate);
   }
 
-  private async deleteCurrent(label: string, duplicate: boolean): Promise<void> {
-    const { physicalId, props } = this.current!;
-    const event = this.scenario.events.deleteEvent(physicalId, props);
+  private async deleteCurrent(who: ResourceId, label: string, duplicate: boolean): Promise<void> {
+    const { physicalId, props } = this.currentOf(who)!;
+    const event = eventFor(this.scenario.events.deleteEvent(physicalId, props), who);
     const inv = await this.mustSucceed(event, label, true);
     if (inv.physicalId !== physicalId) this.violation(`${label} answered physical id ${inv.physicalId}, not ${physicalId}`);
     if (duplicate) await this.duplicate(event, inv);
-    this.current = undefined;
-    this.scenario.repaired();
+    this.setCurrent(who, undefined);
   }
 
   /**
@@ -329,6 +370,11 @@ function injected(proxy: FaultProxy): number {
   return s.throttled + s.serverErrors + s.resets;
 }
 
+/** A resource's identity as a string (its stack and logical id). */
+export function resourceKey(who: ResourceId): string {
+  return `${who.stackId ?? ''}/${who.logicalId}`;
+}
+
 export function errText(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
   return String(err);
@@ -350,20 +396,25 @@ export function faultPlanArb(): fc.Arbitrary<FaultPlan> {
 }
 
 /**
- * Runs one sequence: `play` applies the steps (checking after each), then the closing Delete and
- * the final check. Counts into `figures` (unless `count` is false: a failure's shrinking replays),
+ * Runs one sequence: `play` applies the steps (checking after each), then the closing Deletes of
+ * `resources` in that order (the stacks are deleted), each checked, the last with nothing of any
+ * resource left. Counts into `figures` (unless `count` is false: a failure's shrinking replays),
  * and rethrows any failure with the sequence's event log.
  */
 export async function runSequence<P>(
   driver: Driver<P>, figures: Figures, count: boolean,
-  play: () => Promise<void>, closingCheck: () => Promise<void>,
+  play: () => Promise<void>, check: (label: string) => Promise<void>, resources: readonly ResourceId[] = [FIRST],
 ): Promise<void> {
   if (count) figures.sequences++;
   try {
     await play();
-    driver.note('closing Delete (the stack is deleted)');
-    await driver.delete(false);
-    await closingCheck();
+    const live = resources.filter((who) => driver.currentOf(who));
+    for (const who of live) {
+      driver.note(`closing Delete of ${who.logicalId}${who.stackId ? ' (another stack)' : ''} (the stack is deleted)`);
+      await driver.delete(false, who);
+      await check(`after the closing Delete of ${who.logicalId}`);
+    }
+    if (live.length === 0) await check('after the closing Deletes');
   } catch (err) {
     if (count && err instanceof InvariantViolation) figures.invariantViolations++;
     const log = driver.log.map((l, i) => `  ${String(i + 1).padStart(3)}. ${l}`).join('\n');

@@ -1,6 +1,9 @@
 /**
  * The reliability run: random lifecycles of both constructs against moto, without and with
- * injected faults, and the figures.
+ * injected faults, and the figures. Each lifecycle plays two resources declaring overlapping
+ * recipients on the same images (the second of the same stack or of another stack) and outside
+ * shares around them; the invariants are checked after every step (see ./ami-scenario,
+ * ./workspaces-scenario and ./ownership-model).
  *
  *   npx ts-node --transpile-only --project example/tsconfig.json test/reliability/run.ts
  *

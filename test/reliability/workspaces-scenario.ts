@@ -1,26 +1,38 @@
 /**
- * SharedWorkspaceImage random lifecycles against moto: two WorkSpaces images (A and B), a pool of
- * declared accounts and a disjoint pool of outside accounts (so "declared ∪ foreign" is exact; see
- * README "Ownership"), outside shares and unshares, and outside removals of the resource's own
- * shares ("drift", repaired by its next event). Every event goes through the handler twice, as the
- * Provider framework calls it: onEvent, then isComplete with the framework's merged input.
+ * SharedWorkspaceImage random lifecycles against moto: two WorkSpaces images (A and B), two
+ * resources (`Share`, and `TeamShare` of the same stack or of another stack) declaring accounts from
+ * one pool, so that they often declare the same account on the same image, with their Creates,
+ * Updates, rollbacks, duplicates and Deletes interleaved; outside shares to accounts nobody
+ * declares, to accounts a resource declares later (made before it declares them) and to accounts a
+ * resource declares already (a no-op in AWS); outside unshares, and outside removals of declared
+ * shares ("drift", repaired by the next event that declares them). Every event goes through the
+ * handler twice, as the Provider framework calls it: onEvent, then isComplete with the framework's
+ * merged input.
  *
- * Invariant after every step, read from moto: each image's permissions = (declared, if the
- * resource is on it) ∪ (outside) − (drift).
+ * Invariant after every step, read from moto (see ./ownership-model for the model): each image is
+ * shared with exactly what the live resources declare (the union; less what was removed outside
+ * since) and the accounts outside parties shared it with (and did not unshare), declared or not: a
+ * share made outside before a resource declared it survives that resource's Update and Delete; an
+ * account several resources declare stays until the last lets it go; after the last Delete on an
+ * image, only outside shares remain.
  */
 import fc from 'fast-check';
 import { FaultRates } from './fault-proxy';
-import { Figures, InvariantViolation, recordSdk, ReliabilityEnv, sameSet, sorted } from './harness';
-import { CfnEvent, Current, Driver, FaultPlan, faultPlanArb, Invocation, observed, runSequence, Scenario, scenarioEvents } from './lifecycle';
+import { Figures, InvariantViolation, recordSdk, ReliabilityEnv } from './harness';
+import {
+  CfnEvent, Driver, errText, FaultPlan, faultPlanArb, FIRST, Invocation, observed, ResourceId, runSequence, Scenario, scenarioEvents,
+  secondResource, Who,
+} from './lifecycle';
+import { ModelEvent, OwnershipModel } from './ownership-model';
 import { handler, IsCompleteResponse, WorkspaceImageOnEventResponse } from '../../lambda/shared-workspace-image.lambda';
 import { COMPLETION_KEY } from '../../lambda/workspaces/plan';
-import { SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX } from '../../src/private/contract';
+import { SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, SharedWorkspaceImageResourceProperties } from '../../src/private/contract';
 import {
   createWorkspaceImage, isCompleteInput, sharedAccounts, shareOutside, unshareOutside, workspaceEvents, WorkspaceShareInput,
 } from '../emulator/workspaces-fixture';
 
 export const DECLARED_ACCOUNTS = ['111111111111', '222222222222', '333333333333', '444444444444', '555555555555'];
-/** Outside accounts: never declared, so an outside share is never also the resource's. */
+/** Outside accounts nobody declares (outside shares also go to declared ones). */
 export const FOREIGN_ACCOUNTS = ['888888888888', '999999999999'];
 
 /** isComplete calls one event may take (the Provider framework polls every 30 s). */
@@ -38,15 +50,20 @@ export type WorkspaceStep =
    * `pending`: the image answers PENDING to this many of the event's DescribeWorkspaceImages: onEvent
    * changes nothing and hands over to isComplete, which shares once it reads AVAILABLE.
    */
-  | { readonly kind: 'deploy'; readonly props: WorkspaceProps; readonly outcome: 'commit' | 'rollback'; readonly duplicate: boolean; readonly pending: number }
-  | { readonly kind: 'delete'; readonly duplicate: boolean }
+  | { readonly kind: 'deploy'; readonly props: WorkspaceProps; readonly outcome: 'commit' | 'rollback'; readonly duplicate: boolean; readonly pending: number; readonly who?: Who }
+  | { readonly kind: 'delete'; readonly duplicate: boolean; readonly who?: Who }
   | { readonly kind: 'delete-unissued'; readonly which: number }
   | { readonly kind: 'outside-share'; readonly image: ImageName; readonly account: string; readonly add: boolean }
+  /** Someone unshares an account a live resource declares, outside (`pick` chooses which). */
   | { readonly kind: 'drift'; readonly pick: number };
 
 export interface WorkspaceSequence {
   readonly steps: WorkspaceStep[];
   readonly faults?: FaultPlan;
+  /** The second resource: another logical id of the same stack, or another stack's (default: the same stack). */
+  readonly second?: 'same-stack' | 'other-stack';
+  /** Which resource's stack the closing Deletes delete last (default: the first's). */
+  readonly lastDeleted?: Who;
 }
 
 const weighted = <T>(...choices: Array<[number, T]>): fc.Arbitrary<T> =>
@@ -57,6 +74,8 @@ export const workspacePropsArb: fc.Arbitrary<WorkspaceProps> = fc.record({
   accounts: fc.subarray(DECLARED_ACCOUNTS, { minLength: 1 }),
 });
 
+const whoArb: fc.Arbitrary<Who> = weighted<Who>([3, 'first'], [2, 'second']);
+
 export const workspaceStepArb: fc.Arbitrary<WorkspaceStep> = fc.oneof(
   {
     weight: 10,
@@ -66,17 +85,20 @@ export const workspaceStepArb: fc.Arbitrary<WorkspaceStep> = fc.oneof(
       outcome: weighted<'commit' | 'rollback'>([3, 'commit'], [1, 'rollback']),
       duplicate: weighted([4, false], [1, true]),
       pending: weighted([6, 0], [1, 1], [1, 2]),
+      who: whoArb,
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), duplicate: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), duplicate: fc.boolean(), who: whoArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete-unissued' as const), which: fc.nat({ max: 6 }) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('outside-share' as const), image: fc.constantFrom<ImageName>('A', 'B'), account: fc.constantFrom(...FOREIGN_ACCOUNTS), add: weighted([2, true], [1, false]) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('outside-share' as const), image: fc.constantFrom<ImageName>('A', 'B'), account: fc.constantFrom(...FOREIGN_ACCOUNTS, ...DECLARED_ACCOUNTS), add: weighted([2, true], [1, false]) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('drift' as const), pick: fc.nat({ max: 20 }) }) },
 );
 
 export function workspaceSequenceArb(maxSteps: number, withFaults: boolean): fc.Arbitrary<WorkspaceSequence> {
   return fc.record({
     steps: fc.array(workspaceStepArb, { minLength: 1, maxLength: maxSteps }),
+    second: fc.constantFrom<'same-stack' | 'other-stack'>('same-stack', 'other-stack'),
+    lastDeleted: fc.constantFrom<Who>('first', 'second'),
     ...(withFaults ? { faults: faultPlanArb() } : {}),
   });
 }
@@ -84,15 +106,18 @@ export function workspaceSequenceArb(maxSteps: number, withFaults: boolean): fc.
 /** Properties for a Delete of an unissued physical id when no resource is live. */
 const FALLBACK_PROPS: WorkspaceProps = { image: 'A', accounts: [...DECLARED_ACCOUNTS] };
 
+/** The model's keys: `ws|<image>|<account>`. */
+const imageOfKey = (key: string): string => key.split('|')[1];
+const keyName = (key: string): string => `the share of ${imageOfKey(key)} with ${key.split('|')[2]}`;
+
 class WorkspaceScenario implements Scenario<WorkspaceProps> {
   public readonly events = scenarioEvents(workspaceEvents, (p: WorkspaceProps) => this.input(p));
   public readonly physicalIdPrefix = SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX;
   /** How many of the next event's DescribeWorkspaceImages answers show the image PENDING (set before a deploy). */
   public pendingNext = 0;
   public readonly imageIds: string[];
-  private readonly foreign: Record<ImageName, Set<string>> = { A: new Set(), B: new Set() };
-  /** The resource's own shares removed outside since its last event. */
-  private readonly drift = new Set<string>();
+  /** Who made each share there is, and what each resource declares. */
+  private readonly model = new OwnershipModel(imageOfKey);
 
   constructor(private readonly env: ReliabilityEnv, private readonly images: Record<ImageName, string>) {
     this.imageIds = [images.A, images.B];
@@ -118,9 +143,42 @@ class WorkspaceScenario implements Scenario<WorkspaceProps> {
     return { imageId: this.imageIdOf(p), accounts: p.accounts };
   }
 
+  /** The event as the model sees it. */
+  private modelEvent(event: CfnEvent): ModelEvent {
+    const e = event as CfnEvent & {
+      StackId: string;
+      LogicalResourceId: string;
+      ResourceProperties: SharedWorkspaceImageResourceProperties;
+      OldResourceProperties?: SharedWorkspaceImageResourceProperties;
+    };
+    const keys = (props: SharedWorkspaceImageResourceProperties | undefined, imageId: string) => (props?.Accounts ?? []).map((a) => `ws|${imageId}|${a}`);
+    const prefix = SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX;
+    const fromPhysicalId = e.PhysicalResourceId?.startsWith(prefix) ? e.PhysicalResourceId.slice(prefix.length) : undefined;
+    const inEffect = fromPhysicalId && this.imageIds.includes(fromPhysicalId) ? fromPhysicalId : undefined;
+    const props = e.ResourceProperties;
+    const requestType = e.RequestType as ModelEvent['requestType'];
+    const resource = `${e.StackId.split('/')[1]}/${e.LogicalResourceId}`;
+    if (requestType === 'Delete') {
+      return { resource, requestType, inEffect, prior: inEffect ? { imageId: inEffect, keys: keys(props, inEffect) } : undefined };
+    }
+    const old = e.OldResourceProperties;
+    return {
+      resource,
+      requestType,
+      inEffect,
+      declared: { imageId: props.ImageId, keys: keys(props, props.ImageId) },
+      ...(old ? { prior: { imageId: old.ImageId, keys: keys(old, old.ImageId) } } : {}),
+    };
+  }
 
   /** onEvent, then isComplete as the Provider framework calls it, until it answers complete. */
   public async invoke(event: CfnEvent): Promise<Invocation> {
+    const inv = await this.invokeHandler(event);
+    this.model.apply(this.modelEvent(event), { ok: inv.ok, mutating: inv.mutating, byHand: !inv.ok && /by hand/.test(errText(inv.error)) });
+    return inv;
+  }
+
+  private async invokeHandler(event: CfnEvent): Promise<Invocation> {
     const pending = this.pendingNext;
     if (pending > 0) {
       this.env.proxy.rewriteNext('DescribeWorkspaceImages', pending, (json) => json.replace(/"State":\s*"AVAILABLE"/, '"State": "PENDING"'));
@@ -154,12 +212,8 @@ class WorkspaceScenario implements Scenario<WorkspaceProps> {
     }
   }
 
-  public repaired(): void {
-    this.drift.clear();
-  }
-
-  public drifted(): boolean {
-    return this.drift.size > 0;
+  public drifted(p: WorkspaceProps): boolean {
+    return this.model.missing(p.accounts.map((a) => `ws|${this.imageIdOf(p)}|${a}`)).length > 0;
   }
 
   public unissued(which: number): { physicalId: string; parseable: boolean } {
@@ -176,32 +230,33 @@ class WorkspaceScenario implements Scenario<WorkspaceProps> {
     return { physicalId: `${SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX}wsi-000000000`, parseable: true };
   }
 
-  public async outside(step: WorkspaceStep, current: Current<WorkspaceProps> | undefined, note: (line: string) => void): Promise<void> {
+  public async outside(step: WorkspaceStep, note: (line: string) => void): Promise<void> {
     const { workspaces } = this.env;
     switch (step.kind) {
       case 'outside-share': {
         const imageId = this.images[step.image];
+        const key = `ws|${imageId}|${step.account}`;
+        const declaredBy = this.model.holders(key);
+        const by = declaredBy.length > 0 ? ` (declared by ${declaredBy.join(', ')})` : '';
         if (step.add) {
-          await shareOutside(workspaces, imageId, step.account);
-          this.foreign[step.image].add(step.account);
-        } else {
+          const outcome = this.model.outsideAdd(key);
+          if (outcome !== 'not played') await shareOutside(workspaces, imageId, step.account);
+          note(`outside: share image ${step.image} with ${step.account}${by}: ${outcome}`);
+        } else if (this.model.outsideRemove(key)) {
           // the outside party unshares only what it sees shared (WorkSpaces refuses anything else)
-          if ((await sharedAccounts(workspaces, imageId)).includes(step.account)) await unshareOutside(workspaces, imageId, step.account);
-          this.foreign[step.image].delete(step.account);
+          await unshareOutside(workspaces, imageId, step.account);
+          note(`outside: unshare image ${step.image} from ${step.account}${by}`);
         }
-        note(`outside: ${step.add ? 'share' : 'unshare'} image ${step.image} ${step.add ? 'with' : 'from'} ${step.account}`);
         return;
       }
       case 'drift': {
-        if (!current) return;
-        const imageId = this.imageIdOf(current.props);
-        const held = new Set(await sharedAccounts(workspaces, imageId));
-        const candidates = current.props.accounts.filter((a) => held.has(a));
+        const candidates = this.model.declaredKeys().filter((k) => this.model.state(k) !== undefined).sort();
         if (candidates.length === 0) return;
-        const account = candidates[step.pick % candidates.length];
+        const key = candidates[step.pick % candidates.length];
+        const [, imageId, account] = key.split('|');
         await unshareOutside(workspaces, imageId, account);
-        this.drift.add(account);
-        note(`outside: unshared the resource's own ${account} from image ${current.props.image}`);
+        this.model.outsideRemove(key);
+        note(`outside: unshared ${keyName(key)} (declared by ${this.model.holders(key).join(', ')})`);
         return;
       }
       default:
@@ -209,15 +264,14 @@ class WorkspaceScenario implements Scenario<WorkspaceProps> {
     }
   }
 
-  public async check(current: Current<WorkspaceProps> | undefined, label: string): Promise<void> {
-    const problems: string[] = [];
-    for (const name of ['A', 'B'] as const) {
-      const on = current && current.props.image === name ? current.props : undefined;
-      const want = new Set([...(on ? on.accounts : []), ...this.foreign[name]]);
-      if (on) for (const d of this.drift) want.delete(d);
-      const got = await sharedAccounts(this.env.workspaces, this.images[name]);
-      if (!sameSet(got, want)) problems.push(`image ${name} is shared with ${JSON.stringify(got)}, expected ${JSON.stringify(sorted(want))}`);
+  public async check(label: string): Promise<void> {
+    const observedKeys = new Set<string>();
+    for (const imageId of this.imageIds) {
+      for (const a of await sharedAccounts(this.env.workspaces, imageId)) observedKeys.add(`ws|${imageId}|${a}`);
     }
+    const all = (): boolean => true;
+    this.model.settle(all, observedKeys);
+    const problems = this.model.compare(all, observedKeys, keyName);
     if (problems.length > 0) throw new InvariantViolation(`${label}: ${problems.join('; ')}`);
   }
 }
@@ -229,17 +283,21 @@ export async function runWorkspaceSequence(
   const images = { A: await createWorkspaceImage(env.workspaces, host), B: await createWorkspaceImage(env.workspaces, host) };
   const scenario = new WorkspaceScenario(env, images);
   const driver = new Driver(scenario, env.proxy, figures, rates, seq.faults);
-  driver.note(`world: image A ${images.A}, image B ${images.B}`);
+  const second = secondResource(seq.second === 'other-stack');
+  const whoOf = (who: Who | undefined): ResourceId => (who === 'second' ? second : FIRST);
+  driver.note(`world: image A ${images.A}, image B ${images.B}; the second resource ${second.logicalId} is ${second.stackId ? 'another stack\'s' : 'the same stack\'s'}`);
   await runSequence(driver, figures, count, async () => {
     for (const [i, step] of seq.steps.entries()) {
       switch (step.kind) {
         case 'deploy':
+          if (step.who === 'second') figures.secondResourceSteps++;
           scenario.pendingNext = step.pending;
-          await driver.deploy(step.props, step.outcome, step.duplicate);
+          await driver.deploy(step.props, step.outcome, step.duplicate, whoOf(step.who));
           scenario.pendingNext = 0;
           break;
         case 'delete':
-          if (driver.current) await driver.delete(step.duplicate);
+          if (step.who === 'second') figures.secondResourceSteps++;
+          if (driver.currentOf(whoOf(step.who))) await driver.delete(step.duplicate, whoOf(step.who));
           else await driver.deleteUnissued(scenario.unissued(0).physicalId, FALLBACK_PROPS, false);
           break;
         case 'delete-unissued': {
@@ -248,9 +306,9 @@ export async function runWorkspaceSequence(
           break;
         }
         default:
-          await scenario.outside(step, driver.current, (line) => driver.note(line));
+          await scenario.outside(step, (line) => driver.note(line));
       }
-      await scenario.check(driver.current, `after step ${i + 1} (${step.kind})`);
+      await scenario.check(`after step ${i + 1} (${step.kind}${step.kind === 'deploy' || step.kind === 'delete' ? ` of ${whoOf(step.who).logicalId}` : ''})`);
     }
-  }, () => scenario.check(undefined, 'after the closing Delete'));
+  }, (label) => scenario.check(label), seq.lastDeleted === 'second' ? [FIRST, second] : [second, FIRST]);
 }
