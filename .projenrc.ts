@@ -267,7 +267,7 @@ const demo = project.addTask('demo', {
 demo.prependSpawn(bundle);
 demo.prependSpawn(emulatorSetup);
 
-// Reliability (issue 6): random lifecycles, injected faults and malformed input against moto;
+// Reliability: random lifecycles, injected faults and malformed input against moto;
 // prints the figures and fails on any invariant violation or stuck delete. .ci/run runs it.
 const reliability = project.addTask('reliability', {
   description: 'Random lifecycles, injected faults and malformed input against moto; prints the figures (RELIABILITY_RUNS, RELIABILITY_SEED)',
@@ -276,7 +276,7 @@ const reliability = project.addTask('reliability', {
 });
 reliability.prependSpawn(emulatorSetup);
 
-// Benchmarks (issue 7): figures, not tests; writes BENCHMARKS.md (about five minutes on 2 CPUs).
+// Benchmarks: figures, not tests; writes BENCHMARKS.md (about five minutes on 2 CPUs).
 const benchmark = project.addTask('benchmark', {
   description: 'Measure synth scale, AWS calls, WorkSpaces concurrency and handler cost beside the baselines; write BENCHMARKS.md',
   steps: [{ exec: 'ts-node --transpile-only --project benchmarks/tsconfig.json benchmarks/run.ts', receiveArgs: true }],

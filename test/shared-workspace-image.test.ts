@@ -294,7 +294,7 @@ describe('synth-time validation', () => {
   });
 });
 
-describe('removal and the deletion guard (SPEC 4)', () => {
+describe('removal and the deletion guard', () => {
   /** A resource in the app that creates the image (e.g. a custom resource calling CreateWorkspaceImage). */
   function imageCreator(s: Stack, id = 'GoldenImage'): CustomResource {
     return new CustomResource(s, id, { serviceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:image-builder', resourceType: 'Custom::GoldenWorkspaceImage' });

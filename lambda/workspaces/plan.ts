@@ -18,7 +18,7 @@ export interface WorkspaceShareSpec {
   readonly imageId: string;
   readonly accounts: string[];
   readonly removal: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
-  /** The app owns the image's lifetime: a Delete refuses while other accounts hold a share (SPEC 4). */
+  /** The app owns the image's lifetime: a Delete refuses while other accounts hold a share. */
   readonly guardImage: boolean;
   /** A Delete deletes the image (DeleteWorkspaceImage) once the guard let it through. */
   readonly deleteImage: boolean;
@@ -63,7 +63,7 @@ export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode
 }
 
 // ---------------------------------------------------------------------------------------------
-// Removal (SPEC 4)
+// Removal
 // ---------------------------------------------------------------------------------------------
 
 /**

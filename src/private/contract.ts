@@ -33,7 +33,7 @@ export interface SharedAmiResourceProperties {
   readonly AutoScalingRoleGrants: string;
   /** ARNs of keys whose key policy this app manages for organization / OU recipients. */
   readonly DeclaredKeyArns: string[];
-  /** 'true': the app owns the image's lifetime; a Delete refuses while other shares remain (SPEC 4). */
+  /** 'true': the app owns the image's lifetime; a Delete refuses while other shares remain. */
   readonly GuardImage: string;
   /** 'true': a Delete deregisters the AMI (after the guard). */
   readonly DeleteImage: string;
@@ -110,7 +110,7 @@ export interface SharedWorkspaceImageResourceProperties {
   readonly Accounts: string[];
   /** `revoke` (default) or `retain`: what a Delete does to the shares. */
   readonly RemovalPolicy: string;
-  /** 'true': the app owns the image's lifetime; a Delete refuses while other shares remain (SPEC 4). */
+  /** 'true': the app owns the image's lifetime; a Delete refuses while other shares remain. */
   readonly GuardImage: string;
   /** 'true': a Delete deletes the image (DeleteWorkspaceImage) after the guard. */
   readonly DeleteImage: string;

@@ -1,7 +1,7 @@
 import { Annotations, RemovalPolicy } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 
-/** The deletion-guard options both constructs take (SPEC 4), as they reach this helper. */
+/** The deletion-guard options both constructs take, as they reach this helper. */
 export interface GuardOptions {
   readonly imageResource?: IConstruct;
   readonly deleteImageOnRemoval?: boolean;

@@ -562,7 +562,7 @@ export interface AmiShareInput {
   readonly autoScalingRoleGrants?: boolean;
   /** Keys whose key policy the app manages (for organizations and OUs). @default [] */
   readonly declaredKeyArns?: string[];
-  /** The deletion guard (SPEC 4). @default false */
+  /** The deletion guard. @default false */
   readonly guardImage?: boolean;
   /** Deregister the AMI on Delete. @default false */
   readonly deleteImage?: boolean;

@@ -1,5 +1,5 @@
 /**
- * Emulator scenarios for the deletion guard (SPEC 4, issue 5): the real SharedAmi handler against
+ * Emulator scenarios for the deletion guard (README, "Retiring an image"): the real SharedAmi handler against
  * moto. A Delete of a share whose app owns the image's lifetime revokes its own shares, then
  * refuses while anyone else holds a launch permission, or (forced) revokes them all; with
  * deleteImage it deregisters the AMI and, if asked, deletes its snapshots.

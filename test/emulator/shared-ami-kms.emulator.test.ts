@@ -1,5 +1,5 @@
 /**
- * Emulator scenarios for the KMS side of SharedAmi (SPEC §3): the real handler with real SDK v3
+ * Emulator scenarios for the KMS side of SharedAmi: the real handler with real SDK v3
  * clients against a local moto. moto's API cannot make an AMI with encrypted snapshots, an AMI with
  * more than one snapshot, or an AWS managed key, so the harness seeds them inside moto
  * (addAmiSnapshot, seedSnapshotKms, seedKeyManager). Every scenario reads the grants back with

@@ -1,6 +1,6 @@
 /**
  * Emulator scenarios: the real SharedAmi handler with real SDK v3 clients against a local moto,
- * one scenario per lifecycle rule of SPEC §2. Every scenario reads the AMI's launch permissions
+ * one scenario per lifecycle rule (DESIGN.md). Every scenario reads the AMI's launch permissions
  * (DescribeImageAttribute) and its snapshots' createVolumePermission (DescribeSnapshotAttribute)
  * back from moto afterwards.
  */

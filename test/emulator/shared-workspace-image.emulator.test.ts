@@ -1,6 +1,6 @@
 /**
  * Emulator scenarios: the real SharedWorkspaceImage handler with real SDK v3 clients against a
- * local moto, one scenario per lifecycle rule of SPEC §2. After every step the image's real
+ * local moto, one scenario per lifecycle rule (DESIGN.md). After every step the image's real
  * permission list is read back from moto (DescribeWorkspaceImagePermissions), including shares
  * made outside the resource, which must survive.
  *
@@ -307,7 +307,7 @@ describe('duplicate delivery', () => {
   });
 });
 
-describe('Delete: the deletion guard, decided on moto\'s real permission list (SPEC 4)', () => {
+describe('Delete: the deletion guard, decided on moto\'s real permission list', () => {
   const blocked = (accounts: string) => `WorkSpaces image ${imageId} was not deleted because it is still shared with ${accounts} (not granted by this share): `
     + 'unshare them, or set forceUnshareOnRemoval: true to revoke every share, then delete again.';
   const names = (calls: { name: string }[]): string[] => calls.map((c) => c.name);

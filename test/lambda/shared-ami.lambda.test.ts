@@ -2018,7 +2018,7 @@ describe('KMS grants', () => {
   });
 });
 
-describe('deletion guard (SPEC 4)', () => {
+describe('deletion guard', () => {
   const guarded = (extra: Props = {}): Props => props({ Accounts: [A], GuardImage: 'true', ...extra });
   const retiring = (extra: Props = {}): Props => guarded({ DeleteImage: 'true', ...extra });
 

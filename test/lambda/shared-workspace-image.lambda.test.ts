@@ -926,7 +926,7 @@ describe('Delete', () => {
   });
 });
 
-describe('Delete: the deletion guard (SPEC 4)', () => {
+describe('Delete: the deletion guard', () => {
   /** The command names the handler sent, in order. */
   const sequence = (): string[] => wsMock.calls().map((c) => (c.args[0] as object).constructor.name.replace(/Command$/, ''));
   const deletes = (): DeleteWorkspaceImageCommandInput[] => wsMock.commandCalls(DeleteWorkspaceImageCommand).map((c) => c.args[0].input);

@@ -29,7 +29,7 @@ describe('SharedAmi', () => {
     await expectRefused(targets.ami, row);
   });
 
-  test('duplicates are not refused but shared once (SPEC 5: de-duplicated), and the Delete removes the share', async () => {
+  test('duplicates are not refused but shared once (de-duplicated), and the Delete removes the share', async () => {
     expect(await playDuplicates(targets.ami!)).toEqual([expect.not.objectContaining({ problem: expect.anything() })]);
   });
 });
@@ -39,7 +39,7 @@ describe('SharedWorkspaceImage', () => {
     await expectRefused(targets.ws, row);
   });
 
-  test('duplicates are not refused but shared once (SPEC 5: de-duplicated), and the Delete removes the share', async () => {
+  test('duplicates are not refused but shared once (de-duplicated), and the Delete removes the share', async () => {
     expect(await playDuplicates(targets.ws!)).toEqual([expect.not.objectContaining({ problem: expect.anything() })]);
   });
 });

@@ -230,7 +230,7 @@ export async function playBadInput(target: BadInputTarget, row: BadInput): Promi
 }
 
 /**
- * Duplicates are not refused: SPEC 5 lets them be de-duplicated (the construct warns at synth
+ * Duplicates are not refused: duplicates may be de-duplicated (the construct warns at synth
  * time). A Create whose Accounts repeat one account 10,000 times shares it once, with one mutating
  * call; the Delete then removes it (leaving the image unshared for the next row).
  */
