@@ -21,7 +21,7 @@ import {
   SHARED_AMI_RESOURCE_TYPE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedAmiResourceProperties, SharedWorkspaceImageResourceProperties,
 } from '../src/private/contract';
 import {
-  createAmi, createEvent, deleteEvent, ec2Client, grantLaunch, launchPermissions, MOTO_ACCOUNT, MOTO_REGION, motoEnvironment,
+  createAmi, createEvent, createIamRole, deleteEvent, ec2Client, grantLaunch, launchPermissions, MOTO_ACCOUNT, MOTO_REGION, motoEnvironment,
   seedSnapshotKms, settleAll, snapshotPermissions, startMoto, updateEvent,
 } from '../test/emulator/moto';
 import * as ws from '../test/emulator/workspaces-fixture';
@@ -55,17 +55,7 @@ async function deployShareRoles(resources: Resources, properties: Record<string,
   const name = `GoldenImage-${roleId}`.slice(0, 64);
   const arn = `arn:aws:iam::${MOTO_ACCOUNT}:role${pathValue}${name}`;
   if (!deployedRoles.has(arn)) {
-    const body = new URLSearchParams({
-      Action: 'CreateRole',
-      Version: '2010-05-08',
-      RoleName: name,
-      Path: pathValue,
-      AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${MOTO_ACCOUNT}:root` }, Action: 'sts:AssumeRole' }] }),
-    });
-    const res = await fetch(process.env.AWS_ENDPOINT_URL!, {
-      method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', 'authorization': `AWS4-HMAC-SHA256 Credential=testing/20260101/${MOTO_REGION}/iam/aws4_request` },
-    });
-    if (res.status !== 200) throw new Error(`creating the share role ${name} in moto failed: HTTP ${res.status} ${await res.text()}`);
+    await createIamRole({ endpoint: process.env.AWS_ENDPOINT_URL! }, name, pathValue);
     deployedRoles.add(arn);
   }
   return { ...properties, ShareRoleArn: arn };

@@ -653,3 +653,29 @@ export async function configureStrict(moto: Pick<Moto, 'seed'>, config: StrictCo
 export async function settleStrict(moto: Pick<Moto, 'seed'>): Promise<void> {
   await moto.seed('/strict/settle', {});
 }
+
+/**
+ * Creates an IAM role in moto through IAM's query API (no IAM client is a dependency of the
+ * project), trusted by the account: what CloudFormation does for a share's role. Returns its ARN.
+ */
+export async function createIamRole(moto: Pick<Moto, 'endpoint'>, name: string, rolePath: string): Promise<string> {
+  const body = new URLSearchParams({
+    Action: 'CreateRole',
+    Version: '2010-05-08',
+    RoleName: name,
+    Path: rolePath,
+    AssumeRolePolicyDocument: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${MOTO_ACCOUNT}:root` }, Action: 'sts:AssumeRole' }],
+    }),
+  });
+  const res = await fetch(moto.endpoint, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'authorization': `AWS4-HMAC-SHA256 Credential=testing/20260101/${MOTO_REGION}/iam/aws4_request` },
+  });
+  const text = await res.text();
+  const arn = /<Arn>([^<]+)<\/Arn>/.exec(text)?.[1];
+  if (res.status !== 200 || !arn) throw new Error(`creating the role ${name} in moto failed: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return arn;
+}

@@ -8,8 +8,8 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { STSClient } from '@aws-sdk/client-sts';
 import {
-  addAmiSnapshot, AmiShareInput, amiProperties, awsError, createAmi, createEvent, createKey, deleteEvent, launchPermissions, listAllGrants,
-  seedSnapshotKms, snapshotPermissions, updateEvent, useMoto,
+  addAmiSnapshot, AmiShareInput, amiProperties, awsError, createAmi, createEvent, createIamRole, createKey, deleteEvent, launchPermissions,
+  listAllGrants, seedSnapshotKms, snapshotPermissions, updateEvent, useMoto,
 } from './moto';
 import { ROLE_PROPAGATION } from '../../lambda/common/assume-role';
 import { handler } from '../../lambda/shared-ami.lambda';
@@ -19,22 +19,8 @@ const B = '222222222222';
 const fixture = useMoto();
 const PATH = '/cdk-shared-images/us-east-1/demo/SharedAmi/';
 
-/** Creates a role in moto through IAM's query API (the tests carry no IAM client). */
-async function createRole(name: string): Promise<string> {
-  const body = new URLSearchParams({
-    Action: 'CreateRole',
-    Version: '2010-05-08',
-    RoleName: name,
-    Path: PATH,
-    AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'sts:AssumeRole' }] }),
-  });
-  const res = await fetch(fixture.moto.endpoint, {
-    method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', 'authorization': 'AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request' },
-  });
-  const text = await res.text();
-  expect(res.status).toBe(200);
-  return /<Arn>([^<]+)<\/Arn>/.exec(text)![1];
-}
+/** Creates a share role under the stack's path in moto. */
+const createRole = (name: string): Promise<string> => createIamRole(fixture.moto, name, PATH);
 
 interface Observed {
   /** RoleArn of every AssumeRole, in order. */

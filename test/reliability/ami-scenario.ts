@@ -30,7 +30,7 @@ import {
   CfnEvent, Driver, errText, FaultPlan, faultPlanArb, FIRST, Invocation, observed, ResourceId, runSequence, Scenario, scenarioEvents,
   secondResource, Who,
 } from './lifecycle';
-import { ModelEvent, OwnershipModel } from './ownership-model';
+import { ModelEvent, modelEventOf, OwnershipModel } from './ownership-model';
 import { grantName } from '../../lambda/ami/kms-plan';
 import { handler } from '../../lambda/shared-ami.lambda';
 import { KMS_GRANT_OPERATIONS, SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceProperties } from '../../src/private/contract';
@@ -209,9 +209,6 @@ const keyName = (key: string): string => {
 
 const flag = (v: unknown): boolean => String(v) === 'true';
 
-/** The stack's name and the logical id: how the logs and the model name a resource. */
-const resourceName = (stackId: string, logicalId: string): string => `${stackId.split('/')[1]}/${logicalId}`;
-
 class AmiScenario implements Scenario<AmiProps> {
   public readonly events = scenarioEvents(amiEvents, (p: AmiProps) => this.input(p));
   public readonly physicalIdPrefix = SHARED_AMI_PHYSICAL_ID_PREFIX;
@@ -304,23 +301,7 @@ class AmiScenario implements Scenario<AmiProps> {
       OldResourceProperties?: SharedAmiResourceProperties;
     };
     const keys = (props: SharedAmiResourceProperties | undefined, imageId: string) => this.keysOf(props, imageId, e.StackId, e.LogicalResourceId);
-    const prefix = SHARED_AMI_PHYSICAL_ID_PREFIX;
-    const fromPhysicalId = e.PhysicalResourceId?.startsWith(prefix) ? e.PhysicalResourceId.slice(prefix.length) : undefined;
-    const inEffect = fromPhysicalId && this.imageIds.includes(fromPhysicalId) ? fromPhysicalId : undefined;
-    const props = e.ResourceProperties;
-    const requestType = e.RequestType as ModelEvent['requestType'];
-    const resource = resourceName(e.StackId, e.LogicalResourceId);
-    if (requestType === 'Delete') {
-      return { resource, requestType, inEffect, prior: inEffect ? { imageId: inEffect, keys: keys(props, inEffect) } : undefined };
-    }
-    const old = e.OldResourceProperties;
-    return {
-      resource,
-      requestType,
-      inEffect,
-      declared: { imageId: props.ImageId, keys: keys(props, props.ImageId) },
-      ...(old ? { prior: { imageId: old.ImageId, keys: keys(old, old.ImageId) } } : {}),
-    };
+    return modelEventOf(e, SHARED_AMI_PHYSICAL_ID_PREFIX, this.imageIds, keys);
   }
 
   public async invoke(event: CfnEvent): Promise<Invocation> {

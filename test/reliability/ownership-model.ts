@@ -40,6 +40,41 @@ export interface ModelEvent {
   readonly inEffect?: string;
 }
 
+/** The fields of a CloudFormation event the model reads. */
+interface ResourceEvent<P> {
+  readonly RequestType: string;
+  readonly StackId: string;
+  readonly LogicalResourceId: string;
+  readonly PhysicalResourceId?: string;
+  readonly ResourceProperties: P;
+  readonly OldResourceProperties?: P;
+}
+
+/**
+ * The event as the model sees it, for either construct: `prefix` is the construct's physical id
+ * prefix, `imageIds` the images the run made, `keys` what a declaration holds on an image.
+ */
+export function modelEventOf<P extends { ImageId: string }>(
+  e: ResourceEvent<P>, prefix: string, imageIds: readonly string[], keys: (props: P | undefined, imageId: string) => readonly string[],
+): ModelEvent {
+  const fromPhysicalId = e.PhysicalResourceId?.startsWith(prefix) ? e.PhysicalResourceId.slice(prefix.length) : undefined;
+  const inEffect = fromPhysicalId && imageIds.includes(fromPhysicalId) ? fromPhysicalId : undefined;
+  const props = e.ResourceProperties;
+  const requestType = e.RequestType as ModelEvent['requestType'];
+  const resource = `${e.StackId.split('/')[1]}/${e.LogicalResourceId}`;
+  if (requestType === 'Delete') {
+    return { resource, requestType, inEffect, prior: inEffect ? { imageId: inEffect, keys: keys(props, inEffect) } : undefined };
+  }
+  const old = e.OldResourceProperties;
+  return {
+    resource,
+    requestType,
+    inEffect,
+    declared: { imageId: props.ImageId, keys: keys(props, props.ImageId) },
+    ...(old ? { prior: { imageId: old.ImageId, keys: keys(old, old.ImageId) } } : {}),
+  };
+}
+
 /** How the event ended. */
 export interface ModelOutcome {
   readonly ok: boolean;

@@ -23,7 +23,7 @@ import {
   CfnEvent, Driver, errText, FaultPlan, faultPlanArb, FIRST, Invocation, observed, ResourceId, runSequence, Scenario, scenarioEvents,
   secondResource, Who,
 } from './lifecycle';
-import { ModelEvent, OwnershipModel } from './ownership-model';
+import { ModelEvent, modelEventOf, OwnershipModel } from './ownership-model';
 import { handler, IsCompleteResponse, WorkspaceImageOnEventResponse } from '../../lambda/shared-workspace-image.lambda';
 import { COMPLETION_KEY } from '../../lambda/workspaces/plan';
 import { SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, SharedWorkspaceImageResourceProperties } from '../../src/private/contract';
@@ -152,23 +152,7 @@ class WorkspaceScenario implements Scenario<WorkspaceProps> {
       OldResourceProperties?: SharedWorkspaceImageResourceProperties;
     };
     const keys = (props: SharedWorkspaceImageResourceProperties | undefined, imageId: string) => (props?.Accounts ?? []).map((a) => `ws|${imageId}|${a}`);
-    const prefix = SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX;
-    const fromPhysicalId = e.PhysicalResourceId?.startsWith(prefix) ? e.PhysicalResourceId.slice(prefix.length) : undefined;
-    const inEffect = fromPhysicalId && this.imageIds.includes(fromPhysicalId) ? fromPhysicalId : undefined;
-    const props = e.ResourceProperties;
-    const requestType = e.RequestType as ModelEvent['requestType'];
-    const resource = `${e.StackId.split('/')[1]}/${e.LogicalResourceId}`;
-    if (requestType === 'Delete') {
-      return { resource, requestType, inEffect, prior: inEffect ? { imageId: inEffect, keys: keys(props, inEffect) } : undefined };
-    }
-    const old = e.OldResourceProperties;
-    return {
-      resource,
-      requestType,
-      inEffect,
-      declared: { imageId: props.ImageId, keys: keys(props, props.ImageId) },
-      ...(old ? { prior: { imageId: old.ImageId, keys: keys(old, old.ImageId) } } : {}),
-    };
+    return modelEventOf(e, SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX, this.imageIds, keys);
   }
 
   /** onEvent, then isComplete as the Provider framework calls it, until it answers complete. */
