@@ -183,7 +183,7 @@ const emulatorSetup = project.addTask('emulator:setup', {
 // Integration snapshots: integ-tests-alpha apps, verified against the committed snapshot
 // without deploying (integ-runner fails on a difference; integ:update rewrites, never deploys).
 // ---------------------------------------------------------------------------------------------
-const integ = project.addTask('integ', {
+project.addTask('integ', {
   description: 'Verify the integration snapshots (no deployment)',
   steps: [{ exec: 'integ-runner --language typescript --directory test/integ --parallel-regions us-east-1' }],
 });
@@ -192,15 +192,27 @@ project.addTask('integ:update', {
   steps: [{ exec: 'integ-runner --language typescript --directory test/integ --parallel-regions us-east-1 --update-on-failed --dry-run --force' }],
 });
 
-// The test task: bundle (fresh checkouts have no asset yet), type-check, jest, lint, integ.
+// Test layers (CONTRIBUTING "Test layers"). `projen test` is the fast layer: bundle (a fresh
+// checkout has no asset yet, and constructs synthesize against it), type-check, the construct and
+// handler unit tests, lint; no Python, no network. The emulator layer (the real handlers against
+// a local moto), the integ snapshots, the reliability run and the packaging checks are tasks of
+// their own, which the README test command (scripts/test.sh) and CI run after it.
+// Every test that starts moto: the emulator scenarios and the reliability harness's own tests.
+const EMULATOR_TESTS = '/test/emulator/ /test/reliability/';
 const bundle = project.tasks.tryFind('bundle')!;
 project.testTask.reset();
-project.testTask.spawn(emulatorSetup);
 project.testTask.spawn(bundle);
 project.testTask.spawn(typecheck);
-project.testTask.exec('jest --passWithNoTests --coverageProvider=v8 --ci');
+project.testTask.exec(`jest --passWithNoTests --coverageProvider=v8 --ci --testPathIgnorePatterns /node_modules/ ${EMULATOR_TESTS}`);
 project.testTask.spawn(project.tasks.tryFind('eslint')!);
-project.testTask.spawn(integ);
+const emulatorTests = project.addTask('test:emulator', {
+  description: 'The real handlers against a local moto made as strict as AWS, and the reliability harness\'s tests (Python: .venv)',
+  // Its own JUnit report beside the fast layer's junit.xml; coverage comes from the fast layer.
+  env: { JEST_JUNIT_OUTPUT_NAME: 'junit-emulator.xml' },
+  steps: [{ exec: `jest --ci --coverage=false ${EMULATOR_TESTS}` }],
+});
+emulatorTests.prependSpawn(bundle);
+emulatorTests.prependSpawn(emulatorSetup);
 
 // Go: jsii-pacmak would build the module against aws-cdk-go from the Go module proxy, which
 // refuses two of aws-cdk-go's dependencies here (403). It generates the code only; the Go smoke

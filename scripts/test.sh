@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs npm packages and moto (project-local .venv),
-# then runs `projen test` (bundle, type-check, jest: construct + handler + emulator tests, eslint,
-# integ snapshot verification), then the packaging checks: jsii-pacmak for every language, the
-# Python wheel synthesized from Python (pytest) and README's Python examples run, the Maven package
-# synthesized from Java (JUnit), the Go module compiled and synthesized from Go (go test), cfn-lint
-# over every synthesized template.
-# SKIP_PACKAGING=1 skips the packaging checks for a quicker local run.
+# The whole test suite, from a fresh clone, layer by layer (CONTRIBUTING "Test layers"): installs
+# npm packages and moto (project-local .venv), then
+#   - `projen test`, the fast layer: bundle, type-check, construct and handler unit tests, eslint;
+#   - `projen test:emulator`: the real handlers against a local moto made as strict as AWS;
+#   - `projen integ`: the integration snapshots;
+#   - the packaging checks: jsii-pacmak for every language, the Python wheel synthesized from
+#     Python (pytest) and README's Python examples run, the Maven package synthesized from Java
+#     (JUnit), the Go module compiled and synthesized from Go (go test), cfn-lint over every
+#     synthesized template.
+# SKIP_PACKAGING=1 skips the packaging checks for a quicker local run. The reliability run is the
+# one layer left to CI (.ci/run), for its three minutes.
 # Prints one closing line "tests: N passed, N failed, N skipped" over every JUnit report in
-# test-reports/ (jest, the Python, Java and Go smoke tests).
+# test-reports/ (jest's two layers, the Python, Java and Go smoke tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/steps.sh
@@ -25,8 +29,9 @@ summary() {
 trap summary EXIT
 step "npm packages and moto, side by side (fresh clone: about 1 min; then 2 s)" install_dependencies
 rm -f test-reports/*.xml
-step "bundle, type-check, jest (construct, handler, emulator tests), eslint, integ: about 4 min" \
-  projen_task test
+step "fast layer: bundle, type-check, construct and handler unit tests, eslint: about 2 min" projen_task test
+step "emulator layer: the real handlers against the strict local AWS (moto): about 3 min" projen_task test:emulator
+step "integration snapshots (integ-runner, no deployment): about 30 s" projen_task integ
 if [ "${SKIP_PACKAGING:-}" != "1" ]; then
   step "jsii compile, docs check, jsii-pacmak for every language: about 2 min" projen_task ci:package
   step "Python smoke test (the wheel, aws-cdk-lib from PyPI, pytest): about 1 min" projen_task ci:python-smoke
