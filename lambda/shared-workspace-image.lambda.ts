@@ -21,6 +21,7 @@ import type {
 } from 'aws-lambda';
 import { shareCredentials } from './common/assume-role';
 import * as claims from './common/claims-adapter';
+import { Outcome, runBounded } from './common/concurrency';
 import { awsErrorCode, isThrottling, isTransient, ShareError, undoneSentence } from './common/errors';
 import {
   imageIdFromPhysicalId, OnEventResponse, ownProperties, physicalIdFor, StackContext, stackContext,
@@ -30,7 +31,6 @@ import { log } from './common/log';
 import { claimedMeanwhile, ClaimOwner, claimOwner, decideOwnership, holdersOf, Record_, sameClaim, splitClaims } from './common/ownership';
 import { finishRecord } from './common/record';
 import { pollUntil } from './common/retry';
-import { Outcome, runBounded } from './workspaces/concurrency';
 import {
   assessImage, Completion, COMPLETION_KEY, completionOf, describeChanges, explainDeleteFailure, explainFailure, explainForceFailure,
   explainPartialFailure, FailedChange, nothingToRevoke, parseWorkspaceImageProperties, pendingTooLong, PENDING_WAIT_LIMIT_MINUTES,

@@ -70,6 +70,64 @@ export function startInvocation(credentials?: ShareCredentials): void {
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable']);
 
+/** Whether EC2 refused a call because the AMI no longer exists (or never did). */
+export function isImageGone(err: unknown): boolean {
+  return NOT_FOUND.has(awsErrorCode(err) ?? '');
+}
+
+const SNAPSHOT_NOT_FOUND = 'InvalidSnapshot.NotFound';
+
+/**
+ * Whether a change failed because its AMI or snapshot is gone (any `InvalidAMIID.*`, or
+ * `InvalidSnapshot.NotFound`): on Delete, that counts as already revoked.
+ */
+export function isImageOrSnapshotGone(err: unknown): boolean {
+  const code = awsErrorCode(err) ?? '';
+  return code.startsWith('InvalidAMIID.') || code === SNAPSHOT_NOT_FOUND;
+}
+
+/** KMS answers for a key that is deleted or pending deletion: its grants went with it. */
+const KEY_GONE = new Set(['NotFoundException', 'KMSInvalidStateException']);
+
+/** Whether KMS refused a call because the key is deleted or pending deletion. */
+export function isKeyGone(err: unknown): boolean {
+  return KEY_GONE.has(awsErrorCode(err) ?? '');
+}
+
+/**
+ * What an EC2 or KMS refusal means for the user's message (the codes stay in this module):
+ * - `image-not-found`: the AMI is unknown, unavailable or its id malformed;
+ * - `snapshot-not-found`: a snapshot of the AMI is gone;
+ * - `bad-recipient`: EC2 refused an account id, organization or OU ARN;
+ * - `bad-grantee`: KMS refused the grantee principal (unknown ARN, or a role IAM does not know yet);
+ * - `grant-quota`: a KMS grant quota is used up;
+ * - `key-unusable`: the key is disabled or pending deletion;
+ * - `key-not-found`: the key does not exist.
+ */
+export type AmiRefusal = 'image-not-found' | 'snapshot-not-found' | 'bad-recipient' | 'bad-grantee' | 'grant-quota' | 'key-unusable' | 'key-not-found';
+
+const REFUSALS: Readonly<Record<string, AmiRefusal>> = {
+  'InvalidAMIID.NotFound': 'image-not-found',
+  'InvalidAMIID.Unavailable': 'image-not-found',
+  'InvalidAMIID.Malformed': 'image-not-found',
+  'InvalidSnapshot.NotFound': 'snapshot-not-found',
+  'InvalidAMIAttributeItemValue': 'bad-recipient',
+  'InvalidUserID.Malformed': 'bad-recipient',
+  'InvalidParameterValue': 'bad-recipient',
+  'InvalidArnException': 'bad-grantee',
+  'MalformedPolicyDocumentException': 'bad-grantee',
+  'LimitExceededException': 'grant-quota',
+  'DisabledException': 'key-unusable',
+  'KMSInvalidStateException': 'key-unusable',
+  'NotFoundException': 'key-not-found',
+};
+
+/** The meaning of an EC2 or KMS refusal (see AmiRefusal), or undefined for any other failure. */
+export function amiRefusal(err: unknown): AmiRefusal | undefined {
+  const code = awsErrorCode(err);
+  return code !== undefined && Object.prototype.hasOwnProperty.call(REFUSALS, code) ? REFUSALS[code] : undefined;
+}
+
 /**
  * The image, or undefined when EC2 does not know it (any more). Disabled AMIs are included: EC2
  * leaves them out of DescribeImages unless asked, and a disabled AMI is not a missing one.
@@ -232,7 +290,7 @@ export async function deleteSnapshot(snapshotId: string): Promise<void> {
     await retryWhile(SNAPSHOT_IN_USE_TRIES, (err) => awsErrorCode(err) === 'InvalidSnapshot.InUse',
       () => ec2().send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })));
   } catch (err) {
-    if (awsErrorCode(err) === 'InvalidSnapshot.NotFound') return;
+    if (awsErrorCode(err) === SNAPSHOT_NOT_FOUND) return;
     throw err;
   }
 }

@@ -3,8 +3,8 @@
  * and of its bounded-concurrency runner (lambda/workspaces/concurrency.ts). No AWS, no mocks.
  */
 import { WorkspaceImage, WorkSpacesServiceException } from '@aws-sdk/client-workspaces';
+import { runBounded } from '../../lambda/common/concurrency';
 import { ShareError } from '../../lambda/common/errors';
-import { runBounded } from '../../lambda/workspaces/concurrency';
 import {
   assessImage, COMPLETION_KEY, completionOf, describeChanges, explainDeleteFailure, explainFailure, explainForceFailure,
   explainPartialFailure, isByol, nothingToRevoke, parseWorkspaceImageProperties, pendingTooLong, PENDING_WAIT_LIMIT_MINUTES,
