@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { StandardRetryStrategy } from '@smithy/core/retry';
 import { clientFor, ShareCredentials } from '../common/assume-role';
-import { awsErrorCode } from '../common/errors';
+import { awsErrorCode } from '../common/aws-errors-adapter';
 import { pollUntil, retryWhile, totalWait } from '../common/retry';
 
 /** Retries with backoff survive throttling (RequestLimitExceeded) and 5xx. */

@@ -14,8 +14,9 @@ import {
   launchPermissionKey, planChanges, recipientName, Release, snapshotIdsOf, Step,
 } from './plan';
 import { KMS_GRANT_OPERATIONS } from '../../src/private/contract';
+import { awsErrorCode } from '../common/aws-errors-adapter';
 import * as claims from '../common/claims-adapter';
-import { awsErrorCode, ShareError } from '../common/errors';
+import { ShareError } from '../common/errors';
 import { StackContext, stackContext } from '../common/event';
 import { guardVerdict } from '../common/guard';
 import { RemovalPlan } from '../common/lifecycle';

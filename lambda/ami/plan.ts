@@ -9,7 +9,8 @@ import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS } from '../../
 import {
   ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId, checkShareRoleArn,
 } from '../../src/private/validation';
-import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
+import { awsErrorCode, isAccessDenied, isThrottling, isTransient } from '../common/aws-errors-adapter';
+import { errorDetail, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
 import { chunks, Delta, reconcileLagging, summarize, unique } from '../common/sets';
 

@@ -10,7 +10,8 @@
  */
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { awsErrorCode, errorDetail, isAccessDenied, ShareError } from './errors';
+import { awsErrorCode, isAccessDenied } from './aws-errors-adapter';
+import { errorDetail, ShareError } from './errors';
 import { SHARE_ROLE_PATH_PREFIX } from '../../src/private/contract';
 import { checkShareRoleArn, show } from '../../src/private/validation';
 

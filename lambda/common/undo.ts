@@ -3,8 +3,9 @@
  * Create (the Provider framework answers it for us), so a Create takes back what it applied before
  * it fails (DESIGN.md, "Lifecycle rules").
  */
+import { awsErrorCode, isThrottling, isTransient } from './aws-errors-adapter';
 import { runBounded } from './concurrency';
-import { awsErrorCode, isThrottling, isTransient, undoneSentence } from './errors';
+import { undoneSentence } from './errors';
 import { log } from './log';
 
 /**

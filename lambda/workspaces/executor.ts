@@ -11,9 +11,10 @@ import {
   nothingToRevoke, pendingTooLong, PENDING_WAIT_LIMIT_MINUTES, PermissionChange, planChanges, SHARE_CONCURRENCY, WorkspaceShareSpec,
 } from './plan';
 import * as workspaces from './workspaces-adapter';
+import { awsErrorCode } from '../common/aws-errors-adapter';
 import * as claims from '../common/claims-adapter';
 import { Outcome, runBounded } from '../common/concurrency';
-import { awsErrorCode, ShareError } from '../common/errors';
+import { ShareError } from '../common/errors';
 import { StackContext, stackContext } from '../common/event';
 import { guardVerdict } from '../common/guard';
 import { DeleteTarget } from '../common/lifecycle';

@@ -8,7 +8,8 @@ import type { WorkspaceImage } from '@aws-sdk/client-workspaces';
 import { workspacesRefusal } from './workspaces-adapter';
 import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS } from '../../src/private/contract';
 import { ACCOUNT, checkShareRoleArn, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
-import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
+import { awsErrorCode, isAccessDenied, isThrottling, isTransient } from '../common/aws-errors-adapter';
+import { errorDetail, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
 import { reconcileLagging, summarize } from '../common/sets';
 

@@ -7,7 +7,7 @@ import {
   WorkspaceImage, WorkSpacesClient,
 } from '@aws-sdk/client-workspaces';
 import { clientFor, ShareCredentials } from '../common/assume-role';
-import { awsErrorCode } from '../common/errors';
+import { awsErrorCode } from '../common/aws-errors-adapter';
 import { retryWhile } from '../common/retry';
 
 /**
