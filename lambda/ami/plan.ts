@@ -5,9 +5,9 @@
 import type { Image, LaunchPermission } from '@aws-sdk/client-ec2';
 import { AmiRefusal, amiRefusal } from './adapter';
 import { granteeAccount, GrantPlan } from './kms-plan';
-import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS } from '../../src/private/contract';
+import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS, SharedAmiResourceProperties } from '../../src/private/contract';
 import {
-  ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId, checkShareRoleArn,
+  ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId,
 } from '../../src/private/validation';
 import { awsErrorCode, isAccessDenied, isThrottling, isTransient } from '../common/aws-errors-adapter';
 import { errorDetail, ShareError } from '../common/errors';
@@ -65,9 +65,8 @@ export { AMI_ID };
  * not get stuck on it.
  */
 export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' | 'lenient'): AmiShareSpec {
-  const read = new PropertyReader(raw, SHARED_AMI_PROPERTY_KEYS);
-  read.check(checkAmiId(raw.ImageId));
-  read.check(checkShareRoleArn(raw.ShareRoleArn));
+  const read = new PropertyReader<SharedAmiResourceProperties>(raw, SHARED_AMI_PROPERTY_KEYS);
+  read.checkImageAndRole(checkAmiId);
   const accounts = read.list('Accounts', ACCOUNT);
   const organizationArns = read.list('OrganizationArns', ORGANIZATION);
   const organizationalUnitArns = read.list('OrganizationalUnitArns', ORGANIZATIONAL_UNIT);

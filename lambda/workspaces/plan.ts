@@ -6,8 +6,10 @@
  */
 import type { WorkspaceImage } from '@aws-sdk/client-workspaces';
 import { workspacesRefusal } from './workspaces-adapter';
-import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS } from '../../src/private/contract';
-import { ACCOUNT, checkShareRoleArn, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
+import {
+  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS, SharedWorkspaceImageResourceProperties,
+} from '../../src/private/contract';
+import { ACCOUNT, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
 import { awsErrorCode, isAccessDenied, isThrottling, isTransient } from '../common/aws-errors-adapter';
 import { errorDetail, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
@@ -48,9 +50,8 @@ export const PENDING_WAIT_LIMIT_MINUTES = 40;
  * get stuck on it.
  */
 export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode: 'strict' | 'lenient'): WorkspaceShareSpec {
-  const read = new PropertyReader(raw, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS);
-  read.check(checkWorkspaceImageId(raw.ImageId));
-  read.check(checkShareRoleArn(raw.ShareRoleArn));
+  const read = new PropertyReader<SharedWorkspaceImageResourceProperties>(raw, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS);
+  read.checkImageAndRole(checkWorkspaceImageId);
   const accounts = read.list('Accounts', ACCOUNT);
   const removal = read.removal();
   const guardImage = read.flag('GuardImage', false);
