@@ -82,7 +82,7 @@ export function mergeByArn(keys: KeyInfo[]): KeyInfo[] {
   const byArn = new Map<string, KeyInfo>();
   for (const k of keys) {
     const seen = byArn.get(k.arn);
-    byArn.set(k.arn, seen ? { ...seen, snapshots: [...new Set([...seen.snapshots, ...k.snapshots])] } : k);
+    byArn.set(k.arn, seen ? { ...seen, snapshots: unique([...seen.snapshots, ...k.snapshots]) } : k);
   }
   return [...byArn.values()];
 }

@@ -158,7 +158,7 @@ export function recipientName(key: string): string {
 /** EBS snapshot ids behind an AMI, de-duplicated, in mapping order. */
 export function snapshotIdsOf(image: Image): string[] {
   const ids = (image.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => !!s);
-  return [...new Set(ids)];
+  return unique(ids);
 }
 
 /** Why the image cannot be shared by this account right now, or undefined when it can. */

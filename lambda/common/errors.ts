@@ -6,8 +6,8 @@
 
 import { awsErrorCode, httpStatus, isUnreadableAnswer } from './aws-errors-adapter';
 
-/** The SDK error classification, also for the tools outside lambda/ that import it from here. */
-export { awsErrorCode, httpStatus, isAccessDenied, isThrottling, isTransient, isUnreadableAnswer } from './aws-errors-adapter';
+/** For the reliability harness, which reads these from here. */
+export { awsErrorCode, isThrottling } from './aws-errors-adapter';
 
 /** A failure whose message is already written for the user. */
 export class ShareError extends Error {

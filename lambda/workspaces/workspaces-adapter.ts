@@ -9,6 +9,7 @@ import {
 import { clientFor, ShareCredentials } from '../common/assume-role';
 import { awsErrorCode } from '../common/aws-errors-adapter';
 import { retryWhile } from '../common/retry';
+import { unique } from '../common/sets';
 
 /**
  * Attempts per call, with the SDK's exponential backoff and jitter: survives throttling
@@ -112,7 +113,7 @@ export async function sharedAccounts(imageId: string): Promise<string[]> {
     for (const p of out.ImagePermissions ?? []) if (p.SharedAccountId) accounts.push(p.SharedAccountId);
     token = out.NextToken || undefined;
   } while (token);
-  return [...new Set(accounts)];
+  return unique(accounts);
 }
 
 /** Shares (`allow` true) or unshares (false) the image with one account. */

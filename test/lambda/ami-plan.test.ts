@@ -13,7 +13,7 @@ import {
 } from '../../lambda/ami/plan';
 import { ShareError } from '../../lambda/common/errors';
 import { imageIdFromPhysicalId, ownProperties, physicalIdFor, stackContext } from '../../lambda/common/event';
-import { chunks, isEmpty, reconcile, reconcileLagging, summarize, unique } from '../../lambda/common/sets';
+import { chunks, reconcileLagging, summarize, unique } from '../../lambda/common/sets';
 import { SHARED_AMI_PHYSICAL_ID_PREFIX } from '../../src/private/contract';
 import { MAX_AMI_RECIPIENTS } from '../../src/private/validation';
 
@@ -375,63 +375,6 @@ describe('ownProperties', () => {
 });
 
 describe('sets', () => {
-  test('reconcile on create adds every declared recipient that AWS lacks', () => {
-    expect(reconcile([], [A, B, C], [])).toEqual({ add: [A, B, C], remove: [] });
-  });
-
-  test('reconcile adds only what is missing', () => {
-    expect(reconcile([], [A, B, C], [B])).toEqual({ add: [A, C], remove: [] });
-  });
-
-  test('reconcile removes what was dropped from the declaration and is still in AWS', () => {
-    expect(reconcile([A, B, C], [B], [A, B, C, FOREIGN])).toEqual({ add: [], remove: [A, C] });
-  });
-
-  test('reconcile does not remove a dropped recipient that is already gone', () => {
-    expect(reconcile([A, B], [B], [B])).toEqual({ add: [], remove: [] });
-  });
-
-  test('reconcile never touches what was never declared', () => {
-    expect(reconcile([], [], [FOREIGN, A])).toEqual({ add: [], remove: [] });
-    expect(reconcile([A], [], [A, FOREIGN])).toEqual({ add: [], remove: [A] });
-    expect(reconcile([A], [B], [FOREIGN])).toEqual({ add: [B], remove: [] });
-  });
-
-  test('reconcile is idempotent: applying its delta and reconciling again gives an empty delta', () => {
-    const before = [A, B];
-    const after = [B, C];
-    const current = [A, FOREIGN];
-    const delta = reconcile(before, after, current);
-    expect(delta).toEqual({ add: [B, C], remove: [A] });
-    const next = [...current.filter((v) => !delta.remove.includes(v)), ...delta.add];
-    expect(next.sort()).toEqual([B, C, FOREIGN].sort());
-    const again = reconcile(before, after, next);
-    expect(isEmpty(again)).toBe(true);
-    expect(again).toEqual({ add: [], remove: [] });
-  });
-
-  test('reconcile with swapped before/after (rollback) restores the earlier state', () => {
-    const old = [A, B];
-    const neu = [B, C];
-    const start = [A, B, FOREIGN];
-    const forward = reconcile(old, neu, start);
-    const mid = [...start.filter((v) => !forward.remove.includes(v)), ...forward.add];
-    const back = reconcile(neu, old, mid);
-    const end = [...mid.filter((v) => !back.remove.includes(v)), ...back.add];
-    expect(back).toEqual({ add: [A], remove: [C] });
-    expect(end.sort()).toEqual(start.sort());
-  });
-
-  test('reconcile de-duplicates its output', () => {
-    expect(reconcile([A, A], [B, B], [A])).toEqual({ add: [B], remove: [A] });
-  });
-
-  test('isEmpty is false when anything is to be added or removed', () => {
-    expect(isEmpty({ add: [A], remove: [] })).toBe(false);
-    expect(isEmpty({ add: [], remove: [A] })).toBe(false);
-    expect(isEmpty({ add: [], remove: [] })).toBe(true);
-  });
-
   test('chunks splits into consecutive pieces of at most the given size', () => {
     expect(chunks([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
     expect(chunks([1, 2], 2)).toEqual([[1, 2]]);
@@ -952,5 +895,15 @@ describe('reconcileLagging', () => {
 
   test('a Create (nothing declared before) adds only what is missing; never what was not declared', () => {
     expect(reconcileLagging([], ['a', 'b'], ['a', 'x'])).toEqual({ add: ['b'], remove: [] });
+  });
+
+  test('never touches what was never declared, whatever the read shows', () => {
+    expect(reconcileLagging([], [], [FOREIGN, A])).toEqual({ add: [], remove: [] });
+    expect(reconcileLagging([A], [], [A, FOREIGN])).toEqual({ add: [], remove: [A] });
+    expect(reconcileLagging([A], [B], [FOREIGN])).toEqual({ add: [B], remove: [A] });
+  });
+
+  test('de-duplicates its output', () => {
+    expect(reconcileLagging([A, A], [B, B], [A])).toEqual({ add: [B], remove: [A] });
   });
 });
