@@ -195,7 +195,7 @@ async function releaseProtection(run: RunContext): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The deletion guard and retiring the AMI (DESIGN.md, "Deregistration protection")
+// The deletion guard and retiring the AMI (DESIGN.md, "Retiring an image", "Deregistration protection")
 // ---------------------------------------------------------------------------------------------
 
 /**

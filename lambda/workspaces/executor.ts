@@ -80,7 +80,7 @@ export async function shareWhenAvailable(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Delete: unshare, guard, delete the image
+// Delete: unshare, guard, delete the image (DESIGN.md, "Retiring an image")
 // ---------------------------------------------------------------------------------------------
 
 /** After converge: the image as read, its record as read, and what this event unshared. */
