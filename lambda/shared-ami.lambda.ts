@@ -11,7 +11,8 @@ import * as aws from './ami/adapter';
 import { converge, Converged, guardAndRetire, RunContext, runContext } from './ami/executor';
 import { AMI_ID, AmiShareSpec, parseAmiProperties } from './ami/plan';
 import { OnEventResponse, ownProperties, physicalIdFor } from './common/event';
-import { deleteTarget, ResourceKind, route, startEvent, updatePath } from './common/lifecycle';
+import { deleteTarget, ResourceKind, updatePath } from './common/lifecycle';
+import { route, startEvent } from './common/router';
 import { SHARED_AMI_PHYSICAL_ID_PREFIX, SharedAmiResourceAttributes } from '../src/private/contract';
 
 const AMI: ResourceKind<AmiShareSpec> = {

@@ -16,7 +16,8 @@ import type {
 } from 'aws-lambda';
 import { ShareError } from './common/errors';
 import { OnEventResponse, ownProperties, physicalIdFor } from './common/event';
-import { deleteTarget, ResourceKind, route, startEvent, updatePath } from './common/lifecycle';
+import { deleteTarget, ResourceKind, updatePath } from './common/lifecycle';
+import { route, startEvent } from './common/router';
 import { contextOf, removeShares, shareOrWait, shareWhenAvailable } from './workspaces/executor';
 import { Completion, COMPLETION_KEY, completionOf, parseWorkspaceImageProperties, WORKSPACE_IMAGE_ID, WorkspaceShareSpec } from './workspaces/plan';
 import * as workspaces from './workspaces/workspaces-adapter';

@@ -1,15 +1,8 @@
 /**
- * The lifecycle steps both handlers take the same way: starting an event, picking Create, Update
- * or Delete, what an Update of a changed image means, and what a Delete does (DESIGN.md,
- * "Lifecycle rules"). Pure decisions, except `startEvent`, which only logs and resets the clients.
+ * The lifecycle decisions both handlers make the same way: what an Update means (the same image, or
+ * a new one), and what a Delete does (DESIGN.md, "Lifecycle rules"). Pure: no AWS calls.
  */
-import type {
-  CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent,
-  CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
-} from 'aws-lambda';
-import { shareCredentials, ShareCredentials } from './assume-role';
-import * as claims from './claims-adapter';
-import { ShareError } from './errors';
+import type { CloudFormationCustomResourceDeleteEvent, CloudFormationCustomResourceUpdateEvent } from 'aws-lambda';
 import { imageIdFromPhysicalId, ownProperties } from './event';
 import { log } from './log';
 import { REMOVAL_RETAIN, REMOVAL_REVOKE } from '../../src/private/contract';
@@ -21,38 +14,6 @@ export interface ResourceKind<S> {
   readonly physicalIdPrefix: string;
   readonly imageIdPattern: RegExp;
   readonly parse: (raw: Record<string, unknown>, mode: 'strict' | 'lenient') => S;
-}
-
-/**
- * Logs the event (its own properties, never the service token) and starts the invocation's
- * clients with the share's role: every adapter gets new clients per event (see the adapters'
- * `startInvocation`).
- */
-export function startEvent(
-  event: CloudFormationCustomResourceEvent, noun: string, startAdapter: (credentials?: ShareCredentials) => void,
-  extra: Record<string, unknown> = {},
-): void {
-  const physicalId = (event as { PhysicalResourceId?: string }).PhysicalResourceId;
-  log({ ...extra, requestType: event.RequestType, physicalId, properties: ownProperties(event.ResourceProperties) });
-  startAdapter(shareCredentials(event, noun));
-  claims.startInvocation();
-}
-
-/** The functions a router hands each request type to. */
-export interface Routes<R> {
-  readonly create: (event: CloudFormationCustomResourceCreateEvent) => Promise<R>;
-  readonly update: (event: CloudFormationCustomResourceUpdateEvent) => Promise<R>;
-  readonly delete: (event: CloudFormationCustomResourceDeleteEvent) => Promise<R>;
-}
-
-/** Picks the route of the event's request type; anything else is refused. */
-export function route<R>(event: CloudFormationCustomResourceEvent, routes: Routes<R>): Promise<R> {
-  switch (event.RequestType) {
-    case 'Create': return routes.create(event);
-    case 'Update': return routes.update(event);
-    case 'Delete': return routes.delete(event);
-    default: throw new ShareError(`Unknown request type ${JSON.stringify((event as { RequestType?: unknown }).RequestType)}.`);
-  }
 }
 
 /**

@@ -10,9 +10,10 @@ import { amiRefusal, isImageGone as isAmiGone, isImageOrSnapshotGone, isKeyGone 
 import { AMI_ID, parseAmiProperties, recipientsOf, AmiShareSpec } from '../../lambda/ami/plan';
 import { ShareError } from '../../lambda/common/errors';
 import { guardVerdict } from '../../lambda/common/guard';
-import { deleteTarget, ResourceKind, route, updatePath } from '../../lambda/common/lifecycle';
+import { deleteTarget, ResourceKind, updatePath } from '../../lambda/common/lifecycle';
 import { Claim } from '../../lambda/common/ownership';
 import { mustWriteClaim } from '../../lambda/common/record';
+import { route } from '../../lambda/common/router';
 import { mayHaveApplied, undoFailedCreate } from '../../lambda/common/undo';
 import { isImageGone as isWorkspaceImageGone, unshareMayBeNoop, workspacesRefusal } from '../../lambda/workspaces/workspaces-adapter';
 import { SHARED_AMI_PHYSICAL_ID_PREFIX } from '../../src/private/contract';
