@@ -269,11 +269,10 @@ export interface SnapshotLeft {
 export async function deregisterImage(imageId: string, deleteSnapshots: boolean): Promise<SnapshotLeft[]> {
   try {
     const out = await ec2().send(new DeregisterImageCommand({ ImageId: imageId, ...(deleteSnapshots ? { DeleteAssociatedSnapshots: true } : {}) }));
-    return (out.DeleteSnapshotResults ?? [])
-      .filter((r) => r.SnapshotId && r.ReturnCode && r.ReturnCode !== 'success')
-      .map((r) => ({ snapshotId: r.SnapshotId!, reason: r.ReturnCode! }));
+    return (out.DeleteSnapshotResults ?? []).flatMap((r) => (r.SnapshotId && r.ReturnCode && r.ReturnCode !== 'success'
+      ? [{ snapshotId: r.SnapshotId, reason: r.ReturnCode }] : []));
   } catch (err) {
-    if (NOT_FOUND.has(awsErrorCode(err) ?? '')) return [];
+    if (isImageGone(err)) return [];
     throw err;
   }
 }

@@ -4,7 +4,7 @@
  * the adapter, and undoes a failed Create. Decides nothing itself: each rule lives in one pure
  * function named in DESIGN.md, "Lifecycle rules".
  */
-import type { Image } from '@aws-sdk/client-ec2';
+import type { Image, LaunchPermission } from '@aws-sdk/client-ec2';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import * as aws from './adapter';
 import { grantName, granteesFor, KeyInfo, keyProblem, mergeByArn, OwnGrant, ownGrants, planGrants, snapshotsByKey } from './kms-plan';
@@ -153,14 +153,14 @@ async function readCurrent(run: RunContext, image: Image, before: AmiShareSpec |
     const grants = await aws.listGrants(key.arn).catch((err: unknown) => {
       // A key deleted or pending deletion takes its grants with it: nothing left to revoke.
       if (deleting && aws.isKeyGone(err)) return [];
-      throw new ShareError(explainKeyFailure(err, run.imageId, key.arn, key.snapshots[0], run.account));
+      throw new ShareError(explainKeyFailure(err, run.imageId, key.arn, key.snapshots, run.account));
     });
     ours.push(...ownGrants(key.arn, grants, run.grantName));
   }
   return { state: { launchPermissions: launch, snapshotPermissions }, keys, ours, record };
 }
 
-function heldLaunchKeys(permissions: Parameters<typeof launchPermissionKey>[0][]): string[] {
+function heldLaunchKeys(permissions: readonly LaunchPermission[]): string[] {
   return permissions.map(launchPermissionKey).filter((k): k is string => !!k);
 }
 
@@ -177,7 +177,7 @@ async function discoverKeys(run: RunContext, image: Image, deleting: boolean): P
       keys.push({ arn: meta.Arn ?? keyId, manager: meta.KeyManager ?? 'CUSTOMER', snapshots });
     } catch (err) {
       if (deleting && aws.isKeyGone(err)) continue;
-      throw new ShareError(explainKeyFailure(err, run.imageId, keyId, snapshots[0], run.account));
+      throw new ShareError(explainKeyFailure(err, run.imageId, keyId, snapshots, run.account));
     }
   }
   return mergeByArn(keys);

@@ -386,9 +386,10 @@ function explainCommonFailure(
   return `Changing ${what}${who ? ` for ${who}` : ''} failed (${errorDetail(err)}): fix the cause and deploy again.`;
 }
 
-/** One sentence for a failed KMS read (DescribeKey, ListGrants) of a key behind the AMI. */
-export function explainKeyFailure(err: unknown, imageId: string, keyId: string, snapshotId: string | undefined, account: string): string {
+/** One sentence for a failed KMS read (DescribeKey, ListGrants) of a key behind the AMI; `snapshots`: those it encrypts (the first is named). */
+export function explainKeyFailure(err: unknown, imageId: string, keyId: string, snapshots: readonly string[], account: string): string {
   const code = awsErrorCode(err);
+  const [snapshotId] = snapshots;
   const where = `KMS key ${keyId}${snapshotId ? ` (snapshot ${snapshotId})` : ''} of AMI ${imageId}`;
   const refusal = amiRefusal(err);
   if (refusal === 'key-not-found') {

@@ -282,7 +282,7 @@ export function handOver(own: Claim | undefined, kept: Parts<readonly string[]>)
 }
 
 /** Whether a claim holds nothing and only hands shares over (a resource that is gone). */
-export function isHandover(claim: Claim): boolean {
+export function isHandover(claim: Claim): claim is Claim & { readonly handedOver: Parts<readonly string[]> } {
   return Object.keys(claim.shares).length === 0 && Object.keys(claim.snapshots).length === 0 && claim.handedOver !== undefined;
 }
 

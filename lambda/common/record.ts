@@ -63,7 +63,7 @@ export async function finishRecord(imageId: string, record: Record_, decision: O
   // A gone resource's hand-over is done once what it handed over is revoked.
   const done = new Set(revoked);
   for (const other of record.others.filter(isHandover)) {
-    const handed = [...other.handedOver!.shares, ...other.handedOver!.snapshots];
+    const handed = [...other.handedOver.shares, ...other.handedOver.snapshots];
     if (handed.every((k) => done.has(k))) await claims.deleteClaim(imageId, other.claimId);
   }
 }
