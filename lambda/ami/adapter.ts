@@ -137,7 +137,7 @@ export async function describeImage(imageId: string): Promise<Image | undefined>
     const out = await ec2().send(new DescribeImagesCommand({ ImageIds: [imageId], IncludeDisabled: true }));
     return out.Images?.find((i) => i.ImageId === imageId);
   } catch (err) {
-    if (NOT_FOUND.has(awsErrorCode(err) ?? '')) return undefined;
+    if (isImageGone(err)) return undefined;
     throw err;
   }
 }
