@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { StandardRetryStrategy } from '@smithy/core/retry';
 import { clientFor, ShareCredentials } from '../common/assume-role';
-import { awsErrorCode } from '../common/errors';
+import { awsErrorCode } from '../common/aws-errors-adapter';
 import { pollUntil, retryWhile, totalWait } from '../common/retry';
 
 /** Retries with backoff survive throttling (RequestLimitExceeded) and 5xx. */
@@ -70,6 +70,64 @@ export function startInvocation(credentials?: ShareCredentials): void {
 
 const NOT_FOUND = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable']);
 
+/** Whether EC2 refused a call because the AMI no longer exists (or never did). */
+export function isImageGone(err: unknown): boolean {
+  return NOT_FOUND.has(awsErrorCode(err) ?? '');
+}
+
+const SNAPSHOT_NOT_FOUND = 'InvalidSnapshot.NotFound';
+
+/**
+ * Whether a change failed because its AMI or snapshot is gone (any `InvalidAMIID.*`, or
+ * `InvalidSnapshot.NotFound`): on Delete, that counts as already revoked.
+ */
+export function isImageOrSnapshotGone(err: unknown): boolean {
+  const code = awsErrorCode(err) ?? '';
+  return code.startsWith('InvalidAMIID.') || code === SNAPSHOT_NOT_FOUND;
+}
+
+/** KMS answers for a key that is deleted or pending deletion: its grants went with it. */
+const KEY_GONE = new Set(['NotFoundException', 'KMSInvalidStateException']);
+
+/** Whether KMS refused a call because the key is deleted or pending deletion. */
+export function isKeyGone(err: unknown): boolean {
+  return KEY_GONE.has(awsErrorCode(err) ?? '');
+}
+
+/**
+ * What an EC2 or KMS refusal means for the user's message (the codes stay in this module):
+ * - `image-not-found`: the AMI is unknown, unavailable or its id malformed;
+ * - `snapshot-not-found`: a snapshot of the AMI is gone;
+ * - `bad-recipient`: EC2 refused an account id, organization or OU ARN;
+ * - `bad-grantee`: KMS refused the grantee principal (unknown ARN, or a role IAM does not know yet);
+ * - `grant-quota`: a KMS grant quota is used up;
+ * - `key-unusable`: the key is disabled or pending deletion;
+ * - `key-not-found`: the key does not exist.
+ */
+export type AmiRefusal = 'image-not-found' | 'snapshot-not-found' | 'bad-recipient' | 'bad-grantee' | 'grant-quota' | 'key-unusable' | 'key-not-found';
+
+const REFUSALS: Readonly<Record<string, AmiRefusal>> = {
+  'InvalidAMIID.NotFound': 'image-not-found',
+  'InvalidAMIID.Unavailable': 'image-not-found',
+  'InvalidAMIID.Malformed': 'image-not-found',
+  'InvalidSnapshot.NotFound': 'snapshot-not-found',
+  'InvalidAMIAttributeItemValue': 'bad-recipient',
+  'InvalidUserID.Malformed': 'bad-recipient',
+  'InvalidParameterValue': 'bad-recipient',
+  'InvalidArnException': 'bad-grantee',
+  'MalformedPolicyDocumentException': 'bad-grantee',
+  'LimitExceededException': 'grant-quota',
+  'DisabledException': 'key-unusable',
+  'KMSInvalidStateException': 'key-unusable',
+  'NotFoundException': 'key-not-found',
+};
+
+/** The meaning of an EC2 or KMS refusal (see AmiRefusal), or undefined for any other failure. */
+export function amiRefusal(err: unknown): AmiRefusal | undefined {
+  const code = awsErrorCode(err);
+  return code !== undefined && Object.prototype.hasOwnProperty.call(REFUSALS, code) ? REFUSALS[code] : undefined;
+}
+
 /**
  * The image, or undefined when EC2 does not know it (any more). Disabled AMIs are included: EC2
  * leaves them out of DescribeImages unless asked, and a disabled AMI is not a missing one.
@@ -79,7 +137,7 @@ export async function describeImage(imageId: string): Promise<Image | undefined>
     const out = await ec2().send(new DescribeImagesCommand({ ImageIds: [imageId], IncludeDisabled: true }));
     return out.Images?.find((i) => i.ImageId === imageId);
   } catch (err) {
-    if (NOT_FOUND.has(awsErrorCode(err) ?? '')) return undefined;
+    if (isImageGone(err)) return undefined;
     throw err;
   }
 }
@@ -211,11 +269,10 @@ export interface SnapshotLeft {
 export async function deregisterImage(imageId: string, deleteSnapshots: boolean): Promise<SnapshotLeft[]> {
   try {
     const out = await ec2().send(new DeregisterImageCommand({ ImageId: imageId, ...(deleteSnapshots ? { DeleteAssociatedSnapshots: true } : {}) }));
-    return (out.DeleteSnapshotResults ?? [])
-      .filter((r) => r.SnapshotId && r.ReturnCode && r.ReturnCode !== 'success')
-      .map((r) => ({ snapshotId: r.SnapshotId!, reason: r.ReturnCode! }));
+    return (out.DeleteSnapshotResults ?? []).flatMap((r) => (r.SnapshotId && r.ReturnCode && r.ReturnCode !== 'success'
+      ? [{ snapshotId: r.SnapshotId, reason: r.ReturnCode }] : []));
   } catch (err) {
-    if (NOT_FOUND.has(awsErrorCode(err) ?? '')) return [];
+    if (isImageGone(err)) return [];
     throw err;
   }
 }
@@ -232,7 +289,7 @@ export async function deleteSnapshot(snapshotId: string): Promise<void> {
     await retryWhile(SNAPSHOT_IN_USE_TRIES, (err) => awsErrorCode(err) === 'InvalidSnapshot.InUse',
       () => ec2().send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })));
   } catch (err) {
-    if (awsErrorCode(err) === 'InvalidSnapshot.NotFound') return;
+    if (awsErrorCode(err) === SNAPSHOT_NOT_FOUND) return;
     throw err;
   }
 }

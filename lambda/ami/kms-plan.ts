@@ -82,7 +82,7 @@ export function mergeByArn(keys: KeyInfo[]): KeyInfo[] {
   const byArn = new Map<string, KeyInfo>();
   for (const k of keys) {
     const seen = byArn.get(k.arn);
-    byArn.set(k.arn, seen ? { ...seen, snapshots: [...new Set([...seen.snapshots, ...k.snapshots])] } : k);
+    byArn.set(k.arn, seen ? { ...seen, snapshots: unique([...seen.snapshots, ...k.snapshots]) } : k);
   }
   return [...byArn.values()];
 }
@@ -112,14 +112,9 @@ export function keyProblem(imageId: string, keys: KeyInfo[], spec: AmiShareSpec)
 
 /** This resource's grants among a key's grants: its name and the full set of operations. */
 export function ownGrants(keyArn: string, grants: GrantListEntry[], name: string): OwnGrant[] {
-  return grants
-    .filter((g) => g.Name === name && g.GrantId && g.GranteePrincipal)
-    .map((g) => ({
-      keyArn,
-      grantId: g.GrantId!,
-      grantee: g.GranteePrincipal!,
-      complete: KMS_GRANT_OPERATIONS.every((op) => g.Operations?.includes(op)),
-    }));
+  return grants.flatMap((g) => (g.Name === name && g.GrantId && g.GranteePrincipal
+    ? [{ keyArn, grantId: g.GrantId, grantee: g.GranteePrincipal, complete: KMS_GRANT_OPERATIONS.every((op) => g.Operations?.includes(op)) }]
+    : []));
 }
 
 /**

@@ -3,12 +3,14 @@
  * shared, what to change, and what to tell the user when AWS says no. No AWS calls in here.
  */
 import type { Image, LaunchPermission } from '@aws-sdk/client-ec2';
+import { AmiRefusal, amiRefusal } from './adapter';
 import { granteeAccount, GrantPlan } from './kms-plan';
-import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS } from '../../src/private/contract';
+import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS, SharedAmiResourceProperties } from '../../src/private/contract';
 import {
-  ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId, checkShareRoleArn,
+  ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId,
 } from '../../src/private/validation';
-import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
+import { awsErrorCode, isAccessDenied, isThrottling, isTransient } from '../common/aws-errors-adapter';
+import { errorDetail, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
 import { chunks, Delta, reconcileLagging, summarize, unique } from '../common/sets';
 
@@ -63,9 +65,8 @@ export { AMI_ID };
  * not get stuck on it.
  */
 export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' | 'lenient'): AmiShareSpec {
-  const read = new PropertyReader(raw, SHARED_AMI_PROPERTY_KEYS);
-  read.check(checkAmiId(raw.ImageId));
-  read.check(checkShareRoleArn(raw.ShareRoleArn));
+  const read = new PropertyReader<SharedAmiResourceProperties>(raw, SHARED_AMI_PROPERTY_KEYS);
+  read.checkImageAndRole(checkAmiId);
   const accounts = read.list('Accounts', ACCOUNT);
   const organizationArns = read.list('OrganizationArns', ORGANIZATION);
   const organizationalUnitArns = read.list('OrganizationalUnitArns', ORGANIZATIONAL_UNIT);
@@ -157,7 +158,7 @@ export function recipientName(key: string): string {
 /** EBS snapshot ids behind an AMI, de-duplicated, in mapping order. */
 export function snapshotIdsOf(image: Image): string[] {
   const ids = (image.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => !!s);
-  return [...new Set(ids)];
+  return unique(ids);
 }
 
 /** Why the image cannot be shared by this account right now, or undefined when it can. */
@@ -187,22 +188,63 @@ export function isGone(image: Image | undefined): boolean {
 // The change plan
 // ---------------------------------------------------------------------------------------------
 
-/** One mutating call, described for the user. */
-export interface Step {
+/**
+ * One mutating call, described for the user; `kind` says which (DESIGN.md, "Lifecycle rules"):
+ * - launch: ModifyImageAttribute on the image (`target`), adds and removes in one call;
+ * - snapshot: ModifySnapshotAttribute on a snapshot (`target`), adds or removes, never both;
+ * - grant: CreateGrant on a key (`target`) to `grantee` (by name, idempotent); `listed` are this
+ *   resource's grants to the grantee that ListGrants showed (see GrantToEnsure);
+ * - await-grants: wait until ListGrants on a key (`target`) shows the grants made on it;
+ * - revoke-grant: RevokeGrant of `grantId` on a key (`target`).
+ */
+export type Step = LaunchStep | SnapshotStep | GrantStep | AwaitGrantsStep | RevokeGrantStep;
+
+interface StepBase {
   readonly description: string;
-  /**
-   * launch: ModifyImageAttribute; snapshot: ModifySnapshotAttribute; grant: CreateGrant (by name,
-   * idempotent); await-grants: wait until ListGrants shows the grants made on a key; revoke-grant.
-   */
-  readonly kind: 'launch' | 'snapshot' | 'grant' | 'await-grants' | 'revoke-grant';
   /** The image, the snapshot, or the key ARN. */
   readonly target: string;
+}
+
+export interface LaunchStep extends StepBase {
+  readonly kind: 'launch';
   readonly add: string[];
   readonly remove: string[];
-  /** revoke-grant: the grant to revoke. */
-  readonly grantId?: string;
-  /** grant: this resource's grants to the grantee that ListGrants showed (see GrantToEnsure). */
-  readonly listed?: string[];
+}
+
+export interface SnapshotStep extends StepBase {
+  readonly kind: 'snapshot';
+  readonly add: string[];
+  readonly remove: string[];
+}
+
+export interface GrantStep extends StepBase {
+  readonly kind: 'grant';
+  readonly grantee: string;
+  readonly listed: string[];
+}
+
+export interface AwaitGrantsStep extends StepBase {
+  readonly kind: 'await-grants';
+}
+
+export interface RevokeGrantStep extends StepBase {
+  readonly kind: 'revoke-grant';
+  readonly grantee: string;
+  readonly grantId: string;
+}
+
+/** A step as an error message needs it: what it is, without its description. */
+export type StepShape = Step extends infer S ? (S extends Step ? Omit<S, 'description'> : never) : never;
+
+/** The recipients a step changes: launch-permission keys, accounts, or the grantee principal. */
+export function recipientsOf(step: StepShape): string[] {
+  switch (step.kind) {
+    case 'launch':
+    case 'snapshot': return [...step.add, ...step.remove];
+    case 'grant':
+    case 'revoke-grant': return [step.grantee];
+    case 'await-grants': return [];
+  }
 }
 
 /** What this resource revokes, as its record of ownership decides (launch-permission keys; accounts). */
@@ -230,12 +272,12 @@ export function planChanges(
   const steps: Step[] = [];
   // Keys first, so that a consumer who sees the AMI can launch it; revocations of keys last.
   for (const g of grants.create) {
-    steps.push({ kind: 'grant', target: g.keyArn, add: [g.grantee], remove: [], ...(g.listed ? { listed: g.listed } : {}), description: `KMS grant on ${g.keyArn} to ${granteeAccount(g.grantee)}${g.grantee.endsWith(':root') ? '' : ' (Auto Scaling role)'}` });
+    steps.push({ kind: 'grant', target: g.keyArn, grantee: g.grantee, listed: g.listed ?? [], description: `KMS grant on ${g.keyArn} to ${granteeAccount(g.grantee)}${g.grantee.endsWith(':root') ? '' : ' (Auto Scaling role)'}` });
   }
   // A later Delete or rollback finds the grants by listing them: success is reported only once
   // ListGrants shows them.
   for (const keyArn of unique(grants.create.map((g) => g.keyArn))) {
-    steps.push({ kind: 'await-grants', target: keyArn, add: [], remove: [], description: `wait until KMS lists the new grants on ${keyArn}` });
+    steps.push({ kind: 'await-grants', target: keyArn, description: `wait until KMS lists the new grants on ${keyArn}` });
   }
   const lagging = reconcileLagging(declaredLaunchPermissions(before), declaredLaunchPermissions(after), current.launchPermissions);
   // With a record of ownership, what to revoke is what the record lets go (see ../common/ownership).
@@ -257,7 +299,7 @@ export function planChanges(
     }
   }
   for (const g of grants.revoke) {
-    steps.push({ kind: 'revoke-grant', target: g.keyArn, add: [], remove: [g.grantee], grantId: g.grantId, description: `revoke KMS grant ${g.grantId} on ${g.keyArn} from ${granteeAccount(g.grantee)}` });
+    steps.push({ kind: 'revoke-grant', target: g.keyArn, grantee: g.grantee, grantId: g.grantId, description: `revoke KMS grant ${g.grantId} on ${g.keyArn} from ${granteeAccount(g.grantee)}` });
   }
   return steps;
 }
@@ -279,40 +321,57 @@ export function describeDelta(d: Delta): string {
 // ---------------------------------------------------------------------------------------------
 
 /** One sentence for a failed AWS call of `step` on AMI `imageId`. */
-export function explainFailure(err: unknown, imageId: string, step: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> | undefined, account: string): string {
+export function explainFailure(err: unknown, imageId: string, step: StepShape | undefined, account: string): string {
   if (err instanceof ShareError) return err.message;
   const code = awsErrorCode(err);
-  const isKms = step?.kind === 'grant' || step?.kind === 'revoke-grant' || step?.kind === 'await-grants';
-  const who = step ? summarize([...step.add, ...step.remove].map(isKms ? granteeAccount : recipientName), 3) : undefined;
-  const what = step?.kind === 'snapshot' ? `snapshot ${step.target} of AMI ${imageId}`
-    : isKms ? `KMS key ${step!.target} of AMI ${imageId}` : `AMI ${imageId}`;
-  if (isKms && step) {
-    const grantee = [...step.add, ...step.remove][0] ?? '';
-    if (code === 'InvalidArnException' || code === 'MalformedPolicyDocumentException') {
+  const refusal = amiRefusal(err);
+  const recipients = step ? recipientsOf(step) : [];
+  if (step?.kind === 'grant' || step?.kind === 'revoke-grant' || step?.kind === 'await-grants') {
+    const who = summarize(recipients.map(granteeAccount), 3);
+    const grantee = recipients[0] ?? '';
+    const what = `KMS key ${step.target} of AMI ${imageId}`;
+    if (refusal === 'bad-grantee') {
       return grantee.includes('AWSServiceRoleForAutoScaling')
         ? `Account ${granteeAccount(grantee)} has no Auto Scaling service-linked role, so KMS key ${step.target} of AMI ${imageId} cannot be granted to it: create the role in ${granteeAccount(grantee)} (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.`
         : `KMS refused ${grantee} as a grantee of key ${step.target} of AMI ${imageId} (${code}): check that account ${granteeAccount(grantee)} exists.`;
     }
-    if (code === 'LimitExceededException') {
+    if (refusal === 'grant-quota') {
       return `KMS refused a grant on key ${step.target} of AMI ${imageId} for ${who} because a KMS grant quota is used up (${code}; by default a key holds at most 50,000 grants): revoke unused grants (kms list-grants, kms revoke-grant) or request a higher quota, then deploy again.`;
     }
-    if (code === 'DisabledException' || code === 'KMSInvalidStateException') {
+    if (refusal === 'key-unusable') {
       return `KMS key ${step.target} of AMI ${imageId} is disabled or pending deletion (${code}), so ${who} cannot be granted: enable the key, or share an AMI encrypted with an enabled key.`;
     }
     if (isAccessDenied(code)) {
       return `The share handler may not manage grants on KMS key ${step.target} of AMI ${imageId} for ${who} (${code}): the key must be in account ${account} and its key policy must let the account's IAM policies allow kms:CreateGrant (the default key policy does).`;
     }
+    return explainCommonFailure(err, imageId, step, what, who, account);
   }
-  if (code === 'InvalidAMIID.NotFound' || code === 'InvalidAMIID.Unavailable' || code === 'InvalidAMIID.Malformed') {
-    return `AMI ${imageId} was not found in account ${account}: check the imageId (AMIs are regional).`;
-  }
-  if (code === 'InvalidSnapshot.NotFound') {
-    return `Snapshot ${step?.target ?? ''} of AMI ${imageId} no longer exists: deploy again to re-read the AMI's snapshots.`;
-  }
-  if (step?.kind === 'launch' && /limit|quota|exceed/i.test(errorDetail(err)) && !isThrottling(code)) {
+  const who = step ? summarize(recipients.map(recipientName), 3) : undefined;
+  const what = step?.kind === 'snapshot' ? `snapshot ${step.target} of AMI ${imageId}` : `AMI ${imageId}`;
+  if (step?.kind === 'launch' && /limit|quota|exceed/i.test(errorDetail(err)) && !isThrottling(code) && !refusalBeforeQuota(refusal)) {
     return `AWS refused to share AMI ${imageId} with ${who} (${errorDetail(err)}): an AMI may be shared with ${MAX_AMI_RECIPIENTS} accounts, organizations and OUs by default; request a higher quota (Service Quotas, EC2) or share with fewer recipients.`;
   }
-  if (code === 'InvalidAMIAttributeItemValue' || code === 'InvalidUserID.Malformed' || code === 'InvalidParameterValue') {
+  return explainCommonFailure(err, imageId, step, what, who, account);
+}
+
+/** Refusals whose own sentence comes before the sharing-quota one (their message may say "limit"). */
+function refusalBeforeQuota(refusal: AmiRefusal | undefined): boolean {
+  return refusal === 'image-not-found' || refusal === 'snapshot-not-found';
+}
+
+/** The sentences every step shares, after those of its own kind. */
+function explainCommonFailure(
+  err: unknown, imageId: string, step: StepShape | undefined, what: string, who: string | undefined, account: string,
+): string {
+  const code = awsErrorCode(err);
+  const refusal = amiRefusal(err);
+  if (refusal === 'image-not-found') {
+    return `AMI ${imageId} was not found in account ${account}: check the imageId (AMIs are regional).`;
+  }
+  if (refusal === 'snapshot-not-found') {
+    return `Snapshot ${step?.target ?? ''} of AMI ${imageId} no longer exists: deploy again to re-read the AMI's snapshots.`;
+  }
+  if (refusal === 'bad-recipient') {
     return `AWS refused to share ${what} with ${who ?? 'the recipients'} (${errorDetail(err)}): check that each account id, organization ARN and OU ARN exists and is spelled right.`;
   }
   if (isAccessDenied(code)) {
@@ -327,17 +386,19 @@ export function explainFailure(err: unknown, imageId: string, step: Pick<Step, '
   return `Changing ${what}${who ? ` for ${who}` : ''} failed (${errorDetail(err)}): fix the cause and deploy again.`;
 }
 
-/** One sentence for a failed KMS read (DescribeKey, ListGrants) of a key behind the AMI. */
-export function explainKeyFailure(err: unknown, imageId: string, keyId: string, snapshotId: string | undefined, account: string): string {
+/** One sentence for a failed KMS read (DescribeKey, ListGrants) of a key behind the AMI; `snapshots`: those it encrypts (the first is named). */
+export function explainKeyFailure(err: unknown, imageId: string, keyId: string, snapshots: readonly string[], account: string): string {
   const code = awsErrorCode(err);
+  const [snapshotId] = snapshots;
   const where = `KMS key ${keyId}${snapshotId ? ` (snapshot ${snapshotId})` : ''} of AMI ${imageId}`;
-  if (code === 'NotFoundException') {
+  const refusal = amiRefusal(err);
+  if (refusal === 'key-not-found') {
     return `${where} does not exist (${code}): nobody can launch the AMI; re-encrypt it with an existing customer managed key (ec2 copy-image --encrypted --kms-key-id <key>) and share the copy.`;
   }
   if (isAccessDenied(code)) {
     return `The share handler may not read ${where} (${code}): a key outside account ${account} must be passed in encryptionKeys and its key policy must allow account ${account}; or re-encrypt the AMI with a key of account ${account}.`;
   }
-  if (code === 'DisabledException' || code === 'KMSInvalidStateException') {
+  if (refusal === 'key-unusable') {
     return `${where} is disabled or pending deletion (${code}): enable the key, or share an AMI encrypted with an enabled key.`;
   }
   if (isThrottling(code) || isTransient(err)) {

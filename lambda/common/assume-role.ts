@@ -10,8 +10,9 @@
  */
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { awsErrorCode, errorDetail, isAccessDenied, ShareError } from './errors';
-import { SHARE_ROLE_PATH_PREFIX } from '../../src/private/contract';
+import { awsErrorCode, isAccessDenied } from './aws-errors-adapter';
+import { errorDetail, ShareError } from './errors';
+import { CommonShareResourcePropertyKey, SHARE_ROLE_PATH_PREFIX } from '../../src/private/contract';
 import { checkShareRoleArn, show } from '../../src/private/validation';
 
 /** Credentials for one invocation: the event's share role, and on an Update that moved to a new role, the previous one. */
@@ -50,13 +51,13 @@ interface RoleEvent {
  * that make none (RETAIN, a physical id this handler never issued) never need the role.
  */
 export function shareCredentials(event: RoleEvent, imageNoun: string): ShareCredentials | undefined {
-  const props = (event.ResourceProperties ?? {}) as Record<string, unknown>;
+  const props = (event.ResourceProperties ?? {}) as Partial<Record<CommonShareResourcePropertyKey, unknown>>;
   const roleArn = props.ShareRoleArn;
   if (roleArn === undefined) return undefined;
   const what = `${imageNoun} ${typeof props.ImageId === 'string' ? props.ImageId : show(props.ImageId)}`;
   const session = `cdk-shared-images-${event.LogicalResourceId ?? 'share'}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
   const primary = assumedRole(roleArn, session, what, event.RequestType);
-  const oldArn = ((event.OldResourceProperties ?? {}) as Record<string, unknown>).ShareRoleArn;
+  const oldArn = ((event.OldResourceProperties ?? {}) as Partial<Record<CommonShareResourcePropertyKey, unknown>>).ShareRoleArn;
   const previous = event.RequestType === 'Update' && typeof oldArn === 'string' && oldArn !== roleArn
     ? assumedRole(oldArn, session, what, event.RequestType) : undefined;
   return { primary, ...(previous ? { previous } : {}) };

@@ -3,7 +3,7 @@
  * parameter per resource and image: `/cdk-shared-images/claims/<image id>/<claim id>`.
  */
 import { DeleteParameterCommand, GetParametersByPathCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { awsErrorCode } from './errors';
+import { awsErrorCode } from './aws-errors-adapter';
 import { Claim, claimsPath, decodeClaim, encodeClaim, MAX_CLAIM_VALUE } from './ownership';
 
 /** Retries with backoff survive throttling and 5xx. */

@@ -3,7 +3,8 @@
  * an image whose lifetime the app owns may only go away when nobody else holds a share. See
  * DESIGN.md, "Retiring an image".
  */
-import { summarize } from './sets';
+import { Claim, holdersOf } from './ownership';
+import { summarize, unique } from './sets';
 
 export type GuardDecision =
   | { readonly action: 'proceed' }
@@ -33,10 +34,31 @@ export function decideGuard(what: string, remaining: readonly string[], force: b
  */
 export function remainingAfterOwnRevoke(read: readonly string[], own: readonly string[]): string[] {
   const mine = new Set(own);
-  return [...new Set(read)].filter((r) => !mine.has(r));
+  return unique(read).filter((r) => !mine.has(r));
 }
 
 /** A recipient for the guard's message, with the other resources that hold it where the record knows them. */
 export function withHolders(recipient: string, holders: readonly string[]): string {
   return holders.length > 0 ? `${recipient} (held by ${holders.join(', ')})` : recipient;
+}
+
+/** The guard's decision on a read of the image's shares, and who remains (see decideGuard). */
+export interface GuardVerdict {
+  readonly decision: GuardDecision;
+  /** The recipients still holding a share once this resource's own are left out. */
+  readonly remaining: string[];
+}
+
+/**
+ * The whole guard for one Delete: of the shares `read` after this resource revoked `released`,
+ * those of others remain (remainingAfterOwnRevoke), named with the resources whose claims hold
+ * them (`name` turns a recipient key into what the user knows), and decided on (decideGuard).
+ */
+export function guardVerdict(
+  what: string, read: readonly string[], released: readonly string[], others: readonly Claim[], force: boolean,
+  name: (recipient: string) => string = (r) => r,
+): GuardVerdict {
+  const remaining = remainingAfterOwnRevoke(read, released);
+  const decision = decideGuard(what, remaining.map((r) => withHolders(name(r), holdersOf(r, others))), force);
+  return { decision, remaining };
 }

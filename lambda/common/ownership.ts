@@ -7,6 +7,7 @@
  */
 import { createHash } from 'crypto';
 import { deflateRawSync, inflateRawSync } from 'zlib';
+import { unique } from './sets';
 
 /** Who made a share: the library (revoked when the last claim on it goes) or someone outside (never revoked). */
 export type Mark = 'library' | 'outside';
@@ -281,7 +282,7 @@ export function handOver(own: Claim | undefined, kept: Parts<readonly string[]>)
 }
 
 /** Whether a claim holds nothing and only hands shares over (a resource that is gone). */
-export function isHandover(claim: Claim): boolean {
+export function isHandover(claim: Claim): claim is Claim & { readonly handedOver: Parts<readonly string[]> } {
   return Object.keys(claim.shares).length === 0 && Object.keys(claim.snapshots).length === 0 && claim.handedOver !== undefined;
 }
 
@@ -362,7 +363,7 @@ export function decideOwnership(
   present: Parts<ReadonlySet<string>>, takeOver: boolean, now = Date.now(),
 ): OwnershipDecision {
   const letGoOf = (part: Part): string[] =>
-    [...new Set([...before[part], ...heldKeys(record.own, part)])].filter((k) => !declared[part].includes(k));
+    unique([...before[part], ...heldKeys(record.own, part)]).filter((k) => !declared[part].includes(k));
   const letGo = { shares: letGoOf('shares'), snapshots: letGoOf('snapshots') };
   const claim = { ...nextClaim(owner, record, declared, present, letGo, takeOver, now), writtenAt: now };
   const release = {

@@ -1,11 +1,17 @@
 /**
  * Reading custom-resource properties as CloudFormation delivers them (anything may arrive): one
  * reader for every handler, collecting every problem so the user gets them all in one sentence.
+ *
+ * The reader is typed by the resource type's property interface in the contract
+ * (src/private/contract.ts), so every key a handler reads is a key the construct sends: a key
+ * renamed in the contract no longer compiles here either.
  */
 import { ShareError } from './errors';
-import { summarize } from './sets';
-import { REMOVAL_RETAIN, REMOVAL_REVOKE } from '../../src/private/contract';
-import { checkRecipient, RecipientKind, show } from '../../src/private/validation';
+import { summarize, unique } from './sets';
+import {
+  CommonShareResourcePropertyKey, ListPropertyKey, REMOVAL_RETAIN, REMOVAL_REVOKE, ScalarPropertyKey, ShareResourceProperties,
+} from '../../src/private/contract';
+import { checkRecipient, checkShareRoleArn, RecipientKind, show } from '../../src/private/validation';
 
 /** Problems named one by one in a refusal; the rest are counted. */
 export const MAX_PROBLEMS_SHOWN = 5;
@@ -13,12 +19,19 @@ export const MAX_PROBLEMS_SHOWN = 5;
 /** Unknown keys longer than this are quoted and cut short in a refusal. */
 const MAX_KEY_SHOWN = 40;
 
-export class PropertyReader {
+/** The keys every share resource carries, named once for the reader. */
+const IMAGE_ID: CommonShareResourcePropertyKey = 'ImageId';
+const REMOVAL_POLICY: CommonShareResourcePropertyKey = 'RemovalPolicy';
+const SHARE_ROLE_ARN: CommonShareResourcePropertyKey = 'ShareRoleArn';
+
+/** Reads the properties of one resource type `P` (an interface of the contract). */
+export class PropertyReader<P extends ShareResourceProperties> {
   /** Every problem found so far, in reading order. */
   public readonly problems: string[] = [];
 
-  constructor(private readonly raw: Record<string, unknown>, allowedKeys: readonly string[]) {
-    const unknownKeys = Object.keys(raw).filter((k) => !allowedKeys.includes(k));
+  constructor(private readonly raw: Record<string, unknown>, allowedKeys: ReadonlyArray<keyof P & string>) {
+    const allowed: readonly string[] = allowedKeys;
+    const unknownKeys = Object.keys(raw).filter((k) => !allowed.includes(k));
     if (unknownKeys.length > 0) {
       // A key is named as is, unless it is too long for a one-sentence message.
       const named = unknownKeys.map((k) => (k.length > MAX_KEY_SHOWN ? show(k) : k));
@@ -31,8 +44,14 @@ export class PropertyReader {
     if (problem) this.problems.push(problem);
   }
 
+  /** The checks every resource type makes alike: its image id (by `checkImageId`) and the share's role ARN. */
+  public checkImageAndRole(checkImageId: (value: unknown) => string | undefined): void {
+    this.check(checkImageId(this.raw[IMAGE_ID]));
+    this.check(checkShareRoleArn(this.raw[SHARE_ROLE_ARN]));
+  }
+
   /** A list of recipients of one kind: well-formed ones, de-duplicated in order; each bad one is a problem. */
-  public list(key: string, kind: RecipientKind): string[] {
+  public list(key: ListPropertyKey<P>, kind: RecipientKind): string[] {
     const value = this.raw[key];
     if (value === undefined || value === null || value === '') return [];
     if (!Array.isArray(value)) {
@@ -45,11 +64,11 @@ export class PropertyReader {
       if (p) this.problems.push(`${key}: ${p}`);
       else good.push(item as string);
     }
-    return [...new Set(good)];
+    return unique(good);
   }
 
   /** A 'true' / 'false' flag (CloudFormation stringifies booleans). */
-  public flag(key: string, byDefault: boolean): boolean {
+  public flag(key: ScalarPropertyKey<P>, byDefault: boolean): boolean {
     const v = this.raw[key];
     if (v === undefined) return byDefault;
     if (!['true', 'false', true, false].includes(v as string)) this.problems.push(`${key} must be "true" or "false", got ${show(v)}`);
@@ -58,7 +77,7 @@ export class PropertyReader {
 
   /** The `RemovalPolicy` property: what a Delete does to the shares. */
   public removal(): typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN {
-    const removal = this.raw.RemovalPolicy ?? REMOVAL_REVOKE;
+    const removal = this.raw[REMOVAL_POLICY] ?? REMOVAL_REVOKE;
     if (removal !== REMOVAL_REVOKE && removal !== REMOVAL_RETAIN) {
       this.problems.push(`RemovalPolicy must be "${REMOVAL_REVOKE}" or "${REMOVAL_RETAIN}", got ${show(removal)}`);
     }
@@ -67,7 +86,8 @@ export class PropertyReader {
 
   /** The image id as given (a string, or whatever arrived, stringified). */
   public imageId(): string {
-    return typeof this.raw.ImageId === 'string' ? this.raw.ImageId : String(this.raw.ImageId);
+    const imageId = this.raw[IMAGE_ID];
+    return typeof imageId === 'string' ? imageId : String(imageId);
   }
 
   /**
@@ -80,6 +100,6 @@ export class PropertyReader {
     const shown = this.problems.slice(0, MAX_PROBLEMS_SHOWN);
     const more = this.problems.length - shown.length;
     const list = `${shown.join('; ')}${more > 0 ? `; and ${more} more problem${more === 1 ? '' : 's'}` : ''}`;
-    throw new ShareError(`${construct} for ${show(this.raw.ImageId)} was not changed because its properties are invalid: ${list}. Fix the ${construct} construct's props and deploy again.`);
+    throw new ShareError(`${construct} for ${show(this.raw[IMAGE_ID])} was not changed because its properties are invalid: ${list}. Fix the ${construct} construct's props and deploy again.`);
   }
 }

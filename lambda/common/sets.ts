@@ -1,7 +1,8 @@
 /**
- * Set arithmetic for recipient sets. Every handler decides what to change with `reconcile`:
+ * Set arithmetic for recipient sets. Every handler decides what to change with `reconcileLagging`:
  * the one rule that keeps AWS at (declared set) ∪ (shares made outside this resource).
  */
+import { unique } from '../../src/private/validation';
 
 /** What to add to and remove from AWS. */
 export interface Delta {
@@ -12,27 +13,14 @@ export interface Delta {
 /**
  * @param before what this resource had declared (empty on Create)
  * @param after what it declares now (empty on Delete)
- * @param current what AWS holds right now, whoever granted it
- * @returns add: declared now and missing in AWS; remove: dropped from the declaration and still in
- *   AWS. Anything never declared is never touched, and nothing already in place is re-sent, so the
- *   same event applied twice changes nothing the second time.
- */
-export function reconcile(before: readonly string[], after: readonly string[], current: readonly string[]): Delta {
-  const now = new Set(current);
-  const keep = new Set(after);
-  return {
-    add: unique(after.filter((v) => !now.has(v))),
-    remove: unique(before.filter((v) => !keep.has(v) && now.has(v))),
-  };
-}
-
-/**
- * `reconcile` for a read that may lag the writes of moments ago (EC2's launch and snapshot
- * permissions; see DESIGN.md, "Real AWS"). What this resource drops is revoked whether or not the
- * read still shows it (EC2 accepts removing a permission that is not there), and what an Update
- * newly declares is granted even if the read shows it (it may be a permission revoked a moment ago,
- * as when a rollback re-adds what the failed update dropped). Only recipients declared on both
- * sides are taken from the read, which repairs drift without a call when nothing drifted.
+ * @param current what AWS holds right now, whoever granted it; the read may lag the writes of
+ *   moments ago (EC2's launch and snapshot permissions, WorkSpaces shares; see DESIGN.md, "Real AWS")
+ * @returns what to add and remove. Anything never declared is never touched. What this resource
+ *   drops is revoked whether or not the read still shows it (EC2 accepts removing a permission
+ *   that is not there), and what an Update newly declares is granted even if the read shows it (it
+ *   may be a permission revoked a moment ago, as when a rollback re-adds what the failed update
+ *   dropped). Only recipients declared on both sides are taken from the read, which repairs drift
+ *   without a call when nothing drifted.
  */
 export function reconcileLagging(before: readonly string[], after: readonly string[], current: readonly string[]): Delta {
   const now = new Set(current);
@@ -44,13 +32,8 @@ export function reconcileLagging(before: readonly string[], after: readonly stri
   };
 }
 
-export function isEmpty(delta: Delta): boolean {
-  return delta.add.length === 0 && delta.remove.length === 0;
-}
-
-export function unique<T>(values: readonly T[]): T[] {
-  return [...new Set(values)];
-}
+/** Order-preserving de-duplication: the one the constructs use too. */
+export { unique };
 
 /** Splits a list into consecutive chunks of at most `size`. */
 export function chunks<T>(values: readonly T[], size: number): T[][] {

@@ -5,9 +5,13 @@
  * when AWS says no. No AWS calls in here.
  */
 import type { WorkspaceImage } from '@aws-sdk/client-workspaces';
-import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS } from '../../src/private/contract';
-import { ACCOUNT, checkShareRoleArn, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
-import { awsErrorCode, errorDetail, isAccessDenied, isThrottling, isTransient, ShareError } from '../common/errors';
+import { workspacesRefusal } from './workspaces-adapter';
+import {
+  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS, SharedWorkspaceImageResourceProperties,
+} from '../../src/private/contract';
+import { ACCOUNT, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
+import { awsErrorCode, isAccessDenied, isThrottling, isTransient } from '../common/aws-errors-adapter';
+import { errorDetail, ShareError } from '../common/errors';
 import { PropertyReader } from '../common/properties';
 import { reconcileLagging, summarize } from '../common/sets';
 
@@ -46,9 +50,8 @@ export const PENDING_WAIT_LIMIT_MINUTES = 40;
  * get stuck on it.
  */
 export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode: 'strict' | 'lenient'): WorkspaceShareSpec {
-  const read = new PropertyReader(raw, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS);
-  read.check(checkWorkspaceImageId(raw.ImageId));
-  read.check(checkShareRoleArn(raw.ShareRoleArn));
+  const read = new PropertyReader<SharedWorkspaceImageResourceProperties>(raw, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS);
+  read.checkImageAndRole(checkWorkspaceImageId);
   const accounts = read.list('Accounts', ACCOUNT);
   const removal = read.removal();
   const guardImage = read.flag('GuardImage', false);
@@ -66,24 +69,7 @@ export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode
 // Removal
 // ---------------------------------------------------------------------------------------------
 
-/**
- * What a Delete does, in order:
- * - `retain`: nothing at all (the shares stay, so the image is never deleted: retain wins over
- *   DeleteImage, which the construct refuses to combine with it anyway);
- * - `revoke`: unshare this resource's own accounts;
- * - `guard`: revoke, then refuse while other accounts still hold a share (the image is deleted by
- *   another resource of the app, after this one);
- * - `delete-image`: revoke, guard, then DeleteWorkspaceImage.
- */
-export type RemovalPlan = 'retain' | 'revoke' | 'guard' | 'delete-image';
-
-export function removalPlan(spec: Pick<WorkspaceShareSpec, 'removal' | 'guardImage' | 'deleteImage'>): RemovalPlan {
-  if (spec.removal === REMOVAL_RETAIN) return 'retain';
-  if (spec.deleteImage) return 'delete-image';
-  return spec.guardImage ? 'guard' : 'revoke';
-}
-
-/** One sentence for a refused DeleteWorkspaceImage (ResourceNotFoundException never gets here: gone is deleted). */
+/** One sentence for a refused DeleteWorkspaceImage (an image that is gone never gets here: gone is deleted). */
 export function explainDeleteFailure(err: unknown, imageId: string, account: string): string {
   if (err instanceof ShareError) return err.message;
   const code = awsErrorCode(err) ?? 'error';
@@ -98,7 +84,7 @@ export function explainDeleteFailure(err: unknown, imageId: string, account: str
   if (isAccessDenied(code)) {
     return `The share handler is not allowed to ${what} (${code}): the image must be owned by account ${account}, and no SCP or permissions boundary may deny workspaces:DeleteWorkspaceImage.`;
   }
-  if (code === 'InvalidResourceStateException' || code === 'ResourceAssociatedException') {
+  if (workspacesRefusal(err) === 'image-in-use') {
     return `AWS refused to ${what} (${detail}): delete the bundles built from it and make sure it is AVAILABLE and shared with no account, then delete again.`;
   }
   return `Could not ${what} (${detail}): fix the cause and delete again.`;
@@ -124,7 +110,7 @@ export function explainForceFailure(
 
 /** Whether an image can be shared now, must be waited for, or cannot be shared (and why). */
 export type ImageVerdict =
-  | { readonly kind: 'ready' }
+  | { readonly kind: 'ready'; readonly image: WorkspaceImage }
   | { readonly kind: 'wait' }
   | { readonly kind: 'fail'; readonly message: string };
 
@@ -137,7 +123,7 @@ export function assessImage(imageId: string, image: WorkspaceImage | undefined, 
     return fail(`WorkSpaces image ${imageId} is owned by account ${image.OwnerAccountId}, not by account ${account}: an image shared with you cannot be re-shared; copy it into ${account} (workspaces copy-workspace-image) and share the copy.`);
   }
   switch (image.State) {
-    case 'AVAILABLE': return { kind: 'ready' };
+    case 'AVAILABLE': return { kind: 'ready', image };
     case 'PENDING': return { kind: 'wait' };
     case 'ERROR': {
       const why = image.ErrorCode || image.ErrorMessage ? ` (${[image.ErrorCode, image.ErrorMessage].filter(Boolean).join(': ')})` : '';
@@ -206,15 +192,6 @@ export function describeChanges(changes: readonly PermissionChange[]): string {
   return parts.length > 0 ? parts.join(' and ') : 'nothing';
 }
 
-/**
- * Codes with which an unshare may have been refused only because the account no longer holds the
- * share (someone unshared it meanwhile): the handler reads the permissions again before calling
- * it a failure. An unshare of an account that is not shared must never fail the stack.
- */
-export function unshareMayBeNoop(code: string | undefined): boolean {
-  return code !== undefined && ['InvalidParameterValuesException', 'OperationNotSupportedException', 'ResourceUnavailableException', 'ValidationException'].includes(code);
-}
-
 // ---------------------------------------------------------------------------------------------
 // The Provider framework's isComplete call
 // ---------------------------------------------------------------------------------------------
@@ -273,7 +250,8 @@ export function explainFailure(err: unknown, imageId: string, change: Permission
   if (isTransient(err)) {
     return `AWS kept failing the calls to ${what} (${detail}) after all retries: deploy again later; the change resumes where it stopped.`;
   }
-  if (code === 'ResourceNotFoundException') {
+  const refusal = workspacesRefusal(err);
+  if (refusal === 'image-not-found') {
     return `WorkSpaces image ${imageId} was not found in account ${account} (${detail}): check the imageId (WorkSpaces images are regional).`;
   }
   // A permission problem is one whatever the image: it is named before the BYOL explanation.
@@ -283,10 +261,10 @@ export function explainFailure(err: unknown, imageId: string, change: Permission
   if (change?.allow && isByol(image)) {
     return `AWS refused to ${what} (${detail}): ${imageId} is a BYOL image (RequiredTenancy DEDICATED), which AWS shares only with accounts that are enabled for BYOL and in the same organization (same payer account); enable BYOL in ${change.account} or remove it from accounts.`;
   }
-  if (code === 'InvalidParameterValuesException' && change?.allow) {
+  if (refusal === 'bad-parameter' && change?.allow) {
     return `AWS refused to ${what} (${detail}): check that the account id exists and is spelled right.`;
   }
-  if (code === 'ResourceUnavailableException') {
+  if (refusal === 'image-unavailable') {
     return `Could not ${what} (${detail}): the image is not available right now; deploy again once it is AVAILABLE.`;
   }
   return `Could not ${what} (${detail}): fix the cause and deploy again.`;

@@ -135,3 +135,19 @@ export interface SharedWorkspaceImageResourceAttributes {
 
 /** Physical id prefix: the physical id is `<prefix><image id>`, stable while the image is. */
 export const SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX = 'shared-wsi:';
+
+// ---------------------------------------------------------------------------------------------
+// Both resource types (what the handlers read alike)
+// ---------------------------------------------------------------------------------------------
+
+/** Every resource type's property interface. */
+export type ShareResourceProperties = SharedAmiResourceProperties | SharedWorkspaceImageResourceProperties;
+
+/** The keys every share resource carries, whatever its image type (the image, the removal policy, the share's role). */
+export type CommonShareResourcePropertyKey = keyof SharedAmiResourceProperties & keyof SharedWorkspaceImageResourceProperties;
+
+/** The keys of `P` whose values are lists of strings (recipients, key ARNs). */
+export type ListPropertyKey<P> = { [K in keyof P]-?: NonNullable<P[K]> extends readonly string[] ? K : never }[keyof P] & string;
+
+/** The keys of `P` whose values are single strings (ids, ARNs, and flags, which travel as 'true' / 'false'). */
+export type ScalarPropertyKey<P> = { [K in keyof P]-?: NonNullable<P[K]> extends string ? K : never }[keyof P] & string;

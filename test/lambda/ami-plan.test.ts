@@ -7,12 +7,13 @@ import { amiSpec } from './ami-spec';
 import {
   AmiShareSpec, AMI_ID, declaredLaunchPermissions, declaredSnapshotAccounts, describeDelta, explainFailure,
   explainPartialFailure, imageProblem, involvesSnapshots, isGone, LAUNCH_PERMISSION_BATCH, launchPermissionFromKey,
-  launchPermissionKey, parseAmiProperties, planChanges, recipientName, snapshotIdsOf, SNAPSHOT_PERMISSION_BATCH, Step,
+  launchPermissionKey, LaunchStep, parseAmiProperties, planChanges, recipientName, snapshotIdsOf, SnapshotStep, SNAPSHOT_PERMISSION_BATCH, Step,
+  StepShape,
   explainSnapshotsLeft,
 } from '../../lambda/ami/plan';
 import { ShareError } from '../../lambda/common/errors';
 import { imageIdFromPhysicalId, ownProperties, physicalIdFor, stackContext } from '../../lambda/common/event';
-import { chunks, isEmpty, reconcile, reconcileLagging, summarize, unique } from '../../lambda/common/sets';
+import { chunks, reconcileLagging, summarize, unique } from '../../lambda/common/sets';
 import { SHARED_AMI_PHYSICAL_ID_PREFIX } from '../../src/private/contract';
 import { MAX_AMI_RECIPIENTS } from '../../src/private/validation';
 
@@ -63,6 +64,14 @@ function strictError(raw: Record<string, unknown>): ShareError {
 
 function awsError(name: string, message = `${name} message`): EC2ServiceException {
   return new EC2ServiceException({ name, message, $fault: 'client', $metadata: {} });
+}
+
+
+/** The steps of a plan that change permissions (launch, snapshot); fails if the plan holds any other. */
+function permissionSteps(steps: Step[]): Array<LaunchStep | SnapshotStep> {
+  const changes = steps.filter((s): s is LaunchStep | SnapshotStep => s.kind === 'launch' || s.kind === 'snapshot');
+  expect(changes).toHaveLength(steps.length);
+  return changes;
 }
 
 describe('parseAmiProperties (strict)', () => {
@@ -366,63 +375,6 @@ describe('ownProperties', () => {
 });
 
 describe('sets', () => {
-  test('reconcile on create adds every declared recipient that AWS lacks', () => {
-    expect(reconcile([], [A, B, C], [])).toEqual({ add: [A, B, C], remove: [] });
-  });
-
-  test('reconcile adds only what is missing', () => {
-    expect(reconcile([], [A, B, C], [B])).toEqual({ add: [A, C], remove: [] });
-  });
-
-  test('reconcile removes what was dropped from the declaration and is still in AWS', () => {
-    expect(reconcile([A, B, C], [B], [A, B, C, FOREIGN])).toEqual({ add: [], remove: [A, C] });
-  });
-
-  test('reconcile does not remove a dropped recipient that is already gone', () => {
-    expect(reconcile([A, B], [B], [B])).toEqual({ add: [], remove: [] });
-  });
-
-  test('reconcile never touches what was never declared', () => {
-    expect(reconcile([], [], [FOREIGN, A])).toEqual({ add: [], remove: [] });
-    expect(reconcile([A], [], [A, FOREIGN])).toEqual({ add: [], remove: [A] });
-    expect(reconcile([A], [B], [FOREIGN])).toEqual({ add: [B], remove: [] });
-  });
-
-  test('reconcile is idempotent: applying its delta and reconciling again gives an empty delta', () => {
-    const before = [A, B];
-    const after = [B, C];
-    const current = [A, FOREIGN];
-    const delta = reconcile(before, after, current);
-    expect(delta).toEqual({ add: [B, C], remove: [A] });
-    const next = [...current.filter((v) => !delta.remove.includes(v)), ...delta.add];
-    expect(next.sort()).toEqual([B, C, FOREIGN].sort());
-    const again = reconcile(before, after, next);
-    expect(isEmpty(again)).toBe(true);
-    expect(again).toEqual({ add: [], remove: [] });
-  });
-
-  test('reconcile with swapped before/after (rollback) restores the earlier state', () => {
-    const old = [A, B];
-    const neu = [B, C];
-    const start = [A, B, FOREIGN];
-    const forward = reconcile(old, neu, start);
-    const mid = [...start.filter((v) => !forward.remove.includes(v)), ...forward.add];
-    const back = reconcile(neu, old, mid);
-    const end = [...mid.filter((v) => !back.remove.includes(v)), ...back.add];
-    expect(back).toEqual({ add: [A], remove: [C] });
-    expect(end.sort()).toEqual(start.sort());
-  });
-
-  test('reconcile de-duplicates its output', () => {
-    expect(reconcile([A, A], [B, B], [A])).toEqual({ add: [B], remove: [A] });
-  });
-
-  test('isEmpty is false when anything is to be added or removed', () => {
-    expect(isEmpty({ add: [A], remove: [] })).toBe(false);
-    expect(isEmpty({ add: [], remove: [A] })).toBe(false);
-    expect(isEmpty({ add: [], remove: [] })).toBe(true);
-  });
-
   test('chunks splits into consecutive pieces of at most the given size', () => {
     expect(chunks([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
     expect(chunks([1, 2], 2)).toEqual([[1, 2]]);
@@ -531,7 +483,7 @@ describe('planChanges', () => {
   test('a delete removes every declared permission, whether or not the read shows it (reads lag writes), and nothing else', () => {
     const before = spec({ accounts: [A, B], organizationalUnitArns: [OU] });
     const current = { launchPermissions: [`UserId:${A}`, `OrganizationalUnitArn:${OU}`, `UserId:${FOREIGN}`], snapshotPermissions: {} };
-    const steps = planChanges(before, undefined, IMAGE, current);
+    const steps = permissionSteps(planChanges(before, undefined, IMAGE, current));
     expect(steps).toHaveLength(1);
     expect(steps[0].add).toEqual([]);
     expect(steps[0].remove).toEqual([`UserId:${A}`, `UserId:${B}`, `OrganizationalUnitArn:${OU}`]);
@@ -544,7 +496,7 @@ describe('planChanges', () => {
     const before = spec({ accounts: [...kept, ...dropped] });
     const after = spec({ accounts: [...kept, ...added] });
     const current = { launchPermissions: [...kept, ...dropped].map((a) => `UserId:${a}`), snapshotPermissions: {} };
-    const steps = planChanges(before, after, IMAGE, current);
+    const steps = permissionSteps(planChanges(before, after, IMAGE, current));
     expect(steps.map((s) => [s.add.length, s.remove.length])).toEqual([[100, 0], [50, 30]]);
     for (const s of steps) {
       expect(s.kind).toBe('launch');
@@ -558,14 +510,14 @@ describe('planChanges', () => {
     const before = spec({ accounts: accounts(40, 0) });
     const after = spec({ accounts: accounts(60, 100) });
     const current = { launchPermissions: accounts(40, 0).map((a) => `UserId:${a}`), snapshotPermissions: {} };
-    const steps = planChanges(before, after, IMAGE, current);
+    const steps = permissionSteps(planChanges(before, after, IMAGE, current));
     expect(steps).toHaveLength(1);
     expect([steps[0].add.length, steps[0].remove.length]).toEqual([60, 40]);
   });
 
   test('exactly one batch for 100 changes, two for 101', () => {
     expect(planChanges(undefined, spec({ accounts: accounts(100) }), IMAGE, none)).toHaveLength(1);
-    expect(planChanges(undefined, spec({ accounts: accounts(101) }), IMAGE, none).map((s) => s.add.length)).toEqual([100, 1]);
+    expect(permissionSteps(planChanges(undefined, spec({ accounts: accounts(101) }), IMAGE, none)).map((s) => s.add.length)).toEqual([100, 1]);
   });
 
   test('snapshot steps go to accounts only, one per snapshot, and only for the missing ones', () => {
@@ -608,7 +560,7 @@ describe('planChanges', () => {
     const before = spec({ accounts: [A], shareSnapshots: true });
     const after = spec({ accounts: [B], shareSnapshots: true });
     const current = { launchPermissions: [`UserId:${A}`], snapshotPermissions: { 'snap-1': [A] } };
-    expect(planChanges(before, after, IMAGE, current).map((s) => [s.kind, s.target, s.add, s.remove])).toEqual([
+    expect(permissionSteps(planChanges(before, after, IMAGE, current)).map((s) => [s.kind, s.target, s.add, s.remove])).toEqual([
       ['launch', IMAGE, [`UserId:${B}`], [`UserId:${A}`]],
       ['snapshot', 'snap-1', [B], []],
       ['snapshot', 'snap-1', [], [A]],
@@ -619,7 +571,7 @@ describe('planChanges', () => {
     const before = spec({ accounts: accounts(700, 0), shareSnapshots: true });
     const after = spec({ accounts: accounts(700, 600), shareSnapshots: true });
     const current = { launchPermissions: [], snapshotPermissions: { 'snap-1': accounts(700, 0) } };
-    const steps = planChanges(before, after, IMAGE, current).filter((st) => st.kind === 'snapshot');
+    const steps = permissionSteps(planChanges(before, after, IMAGE, current)).filter((st) => st.kind === 'snapshot');
     expect(steps.map((st) => [st.add.length, st.remove.length])).toEqual([[500, 0], [100, 0], [0, 500], [0, 100]]);
     expect(SNAPSHOT_PERMISSION_BATCH).toBe(500);
     const added = steps.flatMap((st) => st.add);
@@ -635,10 +587,10 @@ describe('planChanges', () => {
       revoke: [{ keyArn: KEY_1, grantId: 'g-old', grantee: `arn:aws:iam::${C}:root`, complete: true }],
     };
     expect(planChanges(undefined, after, IMAGE, current, grants)).toEqual([
-      { kind: 'grant', target: KEY_1, add: [ROOT_A], remove: [], listed: [], description: `KMS grant on ${KEY_1} to ${A}` },
-      { kind: 'grant', target: KEY_2, add: [ASG_B], remove: [], listed: [], description: `KMS grant on ${KEY_2} to ${B} (Auto Scaling role)` },
-      { kind: 'await-grants', target: KEY_1, add: [], remove: [], description: `wait until KMS lists the new grants on ${KEY_1}` },
-      { kind: 'await-grants', target: KEY_2, add: [], remove: [], description: `wait until KMS lists the new grants on ${KEY_2}` },
+      { kind: 'grant', target: KEY_1, grantee: ROOT_A, listed: [], description: `KMS grant on ${KEY_1} to ${A}` },
+      { kind: 'grant', target: KEY_2, grantee: ASG_B, listed: [], description: `KMS grant on ${KEY_2} to ${B} (Auto Scaling role)` },
+      { kind: 'await-grants', target: KEY_1, description: `wait until KMS lists the new grants on ${KEY_1}` },
+      { kind: 'await-grants', target: KEY_2, description: `wait until KMS lists the new grants on ${KEY_2}` },
       {
         kind: 'launch',
         target: IMAGE,
@@ -650,8 +602,7 @@ describe('planChanges', () => {
       {
         kind: 'revoke-grant',
         target: KEY_1,
-        add: [],
-        remove: [`arn:aws:iam::${C}:root`],
+        grantee: `arn:aws:iam::${C}:root`,
         grantId: 'g-old',
         description: `revoke KMS grant g-old on ${KEY_1} from ${C}`,
       },
@@ -719,10 +670,10 @@ describe('imageProblem', () => {
 });
 
 describe('explainFailure', () => {
-  const launchStep: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = {
+  const launchStep: StepShape = {
     kind: 'launch', target: IMAGE, add: [`UserId:${A}`, `OrganizationArn:${ORG}`], remove: [`UserId:${B}`],
   };
-  const snapshotStep: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = {
+  const snapshotStep: StepShape = {
     kind: 'snapshot', target: 'snap-0abc', add: [A], remove: [],
   };
 
@@ -817,9 +768,9 @@ describe('explainFailure', () => {
 });
 
 describe('explainFailure for KMS steps', () => {
-  const grantRoot: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = { kind: 'grant', target: KEY_1, add: [ROOT_A], remove: [] };
-  const grantAsg: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = { kind: 'grant', target: KEY_1, add: [ASG_B], remove: [] };
-  const revoke: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = { kind: 'revoke-grant', target: KEY_2, add: [], remove: [ROOT_A] };
+  const grantRoot: StepShape = { kind: 'grant', target: KEY_1, grantee: ROOT_A, listed: [] };
+  const grantAsg: StepShape = { kind: 'grant', target: KEY_1, grantee: ASG_B, listed: [] };
+  const revoke: StepShape = { kind: 'revoke-grant', target: KEY_2, grantee: ROOT_A, grantId: 'g-1' };
 
   test.each(['InvalidArnException', 'MalformedPolicyDocumentException'])('%s on an Auto Scaling role grantee: the account has no such role', (code) => {
     expect(explainFailure(awsError(code), IMAGE, grantAsg, OWNER)).toBe(
@@ -854,7 +805,7 @@ describe('explainFailure for KMS steps', () => {
   });
 
   test('the KMS sentences are for KMS steps only: InvalidArnException on a launch step is the generic sentence', () => {
-    const launch: Pick<Step, 'kind' | 'target' | 'add' | 'remove'> = { kind: 'launch', target: IMAGE, add: [`UserId:${A}`], remove: [] };
+    const launch: StepShape = { kind: 'launch', target: IMAGE, add: [`UserId:${A}`], remove: [] };
     expect(explainFailure(awsError('InvalidArnException', 'x'), IMAGE, launch, OWNER))
       .toBe(`Changing AMI ${IMAGE} for ${A} failed (InvalidArnException: x): fix the cause and deploy again.`);
   });
@@ -944,5 +895,15 @@ describe('reconcileLagging', () => {
 
   test('a Create (nothing declared before) adds only what is missing; never what was not declared', () => {
     expect(reconcileLagging([], ['a', 'b'], ['a', 'x'])).toEqual({ add: ['b'], remove: [] });
+  });
+
+  test('never touches what was never declared, whatever the read shows', () => {
+    expect(reconcileLagging([], [], [FOREIGN, A])).toEqual({ add: [], remove: [] });
+    expect(reconcileLagging([A], [], [A, FOREIGN])).toEqual({ add: [], remove: [A] });
+    expect(reconcileLagging([A], [B], [FOREIGN])).toEqual({ add: [B], remove: [A] });
+  });
+
+  test('de-duplicates its output', () => {
+    expect(reconcileLagging([A, A], [B, B], [A])).toEqual({ add: [B], remove: [A] });
   });
 });

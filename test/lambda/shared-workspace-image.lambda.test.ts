@@ -24,7 +24,9 @@ import { ParameterStore, seedEarlierClaim, useParameterStore } from './ssm-fake'
 import 'aws-sdk-client-mock-jest';
 import { ShareError } from '../../lambda/common/errors';
 import { freshness } from '../../lambda/common/ownership';
-import { handler as realHandler, IsCompleteEvent, WorkspaceImageOnEventResponse } from '../../lambda/shared-workspace-image.lambda';
+import {
+  handler as realHandler, isComplete as isCompleteEntry, IsCompleteEvent, onEvent as onEventEntry, WorkspaceImageOnEventResponse,
+} from '../../lambda/shared-workspace-image.lambda';
 import { COMPLETION_KEY, PENDING_WAIT_LIMIT_MINUTES, SHARE_CONCURRENCY } from '../../lambda/workspaces/plan';
 import { MAX_ATTEMPTS, PERMISSIONS_PAGE_SIZE } from '../../lambda/workspaces/workspaces-adapter';
 
@@ -679,6 +681,29 @@ describe('PENDING image: asynchronous completion', () => {
     const err = await failure({ ...createEvent(props()), [COMPLETION_KEY]: { Step: 'soon' } } as unknown as IsCompleteEvent);
     expect(err.message).toMatch(/malformed SharedWorkspaceImageCompletion/);
     expect(wsMock.calls()).toHaveLength(0);
+  });
+});
+
+describe('entry points of their own (index.onEvent, index.isComplete)', () => {
+  test('onEvent hands a PENDING image over, and isComplete shares it once AVAILABLE, as the one-function handler does', async () => {
+    const fake = givenImage([], { State: 'PENDING' });
+    const event = createEvent(props());
+    const response = await onEventEntry(event);
+    expect(response[COMPLETION_KEY]).toEqual({ Step: 'wait', ImageId: IMAGE, Before: 'none', Deadline: expect.any(Number) });
+    const poll = isCompleteInput(event, response);
+    expect(await isCompleteEntry(poll)).toEqual({ IsComplete: false });
+    fake.images[IMAGE].image.State = 'AVAILABLE';
+    expect(await isCompleteEntry(poll)).toEqual({ IsComplete: true });
+    expect(sharedWith(fake)).toEqual([A, B]);
+  });
+
+  test('isComplete without the completion marker refuses, and changes nothing', async () => {
+    givenImage([]);
+    const event = createEvent(props());
+    await expect(isCompleteEntry(event as unknown as IsCompleteEvent)).rejects.toThrow(
+      new ShareError(`The isComplete call carries no ${COMPLETION_KEY}: the handler and the Provider framework disagree; deploy again.`),
+    );
+    expect(updateInputs()).toEqual([]);
   });
 });
 

@@ -3,13 +3,15 @@
  * and of its bounded-concurrency runner (lambda/workspaces/concurrency.ts). No AWS, no mocks.
  */
 import { WorkspaceImage, WorkSpacesServiceException } from '@aws-sdk/client-workspaces';
+import { runBounded } from '../../lambda/common/concurrency';
 import { ShareError } from '../../lambda/common/errors';
-import { runBounded } from '../../lambda/workspaces/concurrency';
+import { removalPlan } from '../../lambda/common/lifecycle';
 import {
   assessImage, COMPLETION_KEY, completionOf, describeChanges, explainDeleteFailure, explainFailure, explainForceFailure,
   explainPartialFailure, isByol, nothingToRevoke, parseWorkspaceImageProperties, pendingTooLong, PENDING_WAIT_LIMIT_MINUTES,
-  planChanges, removalPlan, unshareMayBeNoop, WorkspaceShareSpec,
+  planChanges, WorkspaceShareSpec,
 } from '../../lambda/workspaces/plan';
+import { unshareMayBeNoop } from '../../lambda/workspaces/workspaces-adapter';
 import { SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS } from '../../src/private/contract';
 
 const IMAGE = 'wsi-0123abcde';
@@ -125,9 +127,9 @@ describe('parseWorkspaceImageProperties', () => {
 
 describe('assessImage', () => {
   test('AVAILABLE and owned: ready', () => {
-    expect(assessImage(IMAGE, image(), OWNER, REGION)).toEqual({ kind: 'ready' });
+    expect(assessImage(IMAGE, image(), OWNER, REGION)).toEqual({ kind: 'ready', image: image() });
     // a missing OwnerAccountId is taken as ours (DescribeWorkspaceImages lists owned and shared images)
-    expect(assessImage(IMAGE, image({ OwnerAccountId: undefined }), OWNER, REGION)).toEqual({ kind: 'ready' });
+    expect(assessImage(IMAGE, image({ OwnerAccountId: undefined }), OWNER, REGION)).toEqual({ kind: 'ready', image: image({ OwnerAccountId: undefined }) });
   });
 
   test('PENDING: wait', () => {
@@ -354,10 +356,10 @@ describe('explainPartialFailure', () => {
 
 describe('unshareMayBeNoop', () => {
   test('only refusals that could mean "not shared" are re-checked', () => {
-    expect(unshareMayBeNoop('InvalidParameterValuesException')).toBe(true);
-    expect(unshareMayBeNoop('AccessDeniedException')).toBe(false);
-    expect(unshareMayBeNoop('ThrottlingException')).toBe(false);
-    expect(unshareMayBeNoop(undefined)).toBe(false);
+    expect(unshareMayBeNoop(wsError('InvalidParameterValuesException', 'x'))).toBe(true);
+    expect(unshareMayBeNoop(wsError('AccessDeniedException', 'x'))).toBe(false);
+    expect(unshareMayBeNoop(wsError('ThrottlingException', 'x'))).toBe(false);
+    expect(unshareMayBeNoop(new Error('no code'))).toBe(false);
   });
 });
 
