@@ -78,16 +78,16 @@ export interface SharedAmiProps {
    *
    * @default true
    */
-  readonly grantKeyUsage?: boolean;
+  readonly kmsGrants?: boolean;
 
   /**
-   * Also grant each account's Auto Scaling service-linked role
-   * (`AWSServiceRoleForAutoScaling`), without which an Auto Scaling group in the consumer account
-   * cannot launch the encrypted AMI. The role must exist in each account.
+   * With `kmsGrants`, also make the same KMS grants to each account's Auto Scaling service-linked
+   * role (`AWSServiceRoleForAutoScaling`), without which an Auto Scaling group in the consumer
+   * account cannot launch the encrypted AMI. The role must exist in each account.
    *
    * @default false
    */
-  readonly grantAutoScalingServiceRole?: boolean;
+  readonly kmsGrantsForAutoScaling?: boolean;
 
   /**
    * The customer managed keys that encrypt the AMI's snapshots, when your app knows them. The
@@ -185,33 +185,40 @@ export class SharedAmi extends Construct {
   /**
    * The shared AMI's id, available once the shares are in place: reference it (instead of the raw
    * id) to make a consumer wait for the share.
+   *
+   * @attribute
    */
-  public readonly sharedImageId: string;
+  public readonly sharedAmiId: string;
 
   /**
    * Comma-separated ids of the KMS grants this share holds after the deployment (empty when there
-   * are none, or when the list would exceed 2,000 characters; see `grantCount`).
+   * are none, or when the list would exceed 2,000 characters; see `sharedAmiKmsGrantCount`).
+   *
+   * @attribute
    */
-  public readonly grantIds: string;
+  public readonly sharedAmiKmsGrantIds: string;
 
-  /** How many KMS grants this share holds after the deployment. */
-  public readonly grantCount: string;
+  /**
+   * How many KMS grants this share holds after the deployment.
+   *
+   * @attribute
+   */
+  public readonly sharedAmiKmsGrantCount: string;
 
   /**
    * The name every KMS grant of this share carries (`cdk-shared-images/<stack>/<logical id>/<image>`),
    * to find them with `kms list-grants`.
+   *
+   * @attribute
    */
-  public readonly grantName: string;
-
-  /** The AMI id as given. */
-  public readonly imageId: string;
+  public readonly sharedAmiKmsGrantName: string;
 
   private readonly accounts: string[] = [];
   private readonly organizationArns: string[] = [];
   private readonly organizationalUnitArns: string[] = [];
   private readonly resource: CustomResource;
   private readonly keys: kms.IKey[];
-  private readonly grantKeyUsage: boolean;
+  private readonly kmsGrants: boolean;
 
   constructor(scope: Construct, id: string, props: SharedAmiProps) {
     super(scope, id);
@@ -223,8 +230,7 @@ export class SharedAmi extends Construct {
     if (removal !== RemovalPolicy.DESTROY && removal !== RemovalPolicy.RETAIN) {
       throw new Error(`${this.node.path}: removalPolicy ${removal} is not supported: use RemovalPolicy.DESTROY (revoke the shares) or RemovalPolicy.RETAIN (keep them)`);
     }
-    this.imageId = props.imageId;
-    this.grantKeyUsage = props.grantKeyUsage ?? true;
+    this.kmsGrants = props.kmsGrants ?? true;
     this.keys = props.encryptionKeys ?? [];
     for (const key of this.keys) {
       // An alias (kms.Alias is an IKey too) resolves to an ARN with ':alias/', literal or joined.
@@ -241,13 +247,13 @@ export class SharedAmi extends Construct {
     const provider = ShareProvider.of(this, {
       id: 'cdk-shared-images.SharedAmiProvider',
       shareType: 'SharedAmi',
-      smallerPolicyHint: 'declare fewer encryptionKeys, or set grantKeyUsage: false for unencrypted AMIs',
+      smallerPolicyHint: 'declare fewer encryptionKeys, or set kmsGrants: false for unencrypted AMIs',
       handler: (s, i, p) => new SharedAmiFunction(s, i, p),
       timeout: Duration.minutes(5),
       commonStatements: [new iam.PolicyStatement({ actions: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'], resources: ['*'] })],
       commonStatementsReason: 'ec2:DescribeImages and ec2:DescribeSnapshots support no resource-level permission: AWS requires "*" (read-only).',
     });
-    const grantKeyUsage = this.grantKeyUsage;
+    const kmsGrants = this.kmsGrants;
     const keys = this.keys;
 
     // AMI ARNs carry no account. A literal id is scoped to that image; a token's value can change
@@ -282,7 +288,7 @@ export class SharedAmi extends Construct {
         resources: [snapshots],
       }));
     }
-    if (grantKeyUsage) statements.push(...this.kmsStatements(stack, keys, !!props.grantAutoScalingServiceRole));
+    if (kmsGrants) statements.push(...this.kmsStatements(stack, keys, !!props.kmsGrantsForAutoScaling));
     const role = provider.attachShareRole(this, statements);
 
     const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'AMI');
@@ -299,8 +305,8 @@ export class SharedAmi extends Construct {
       OrganizationalUnitArns: Lazy.list({ produce: () => unique(this.organizationalUnitArns) }, { omitEmpty: false }),
       ShareSnapshots: String(props.shareSnapshots ?? false),
       RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
-      KmsGrants: String(grantKeyUsage),
-      AutoScalingRoleGrants: String(props.grantAutoScalingServiceRole ?? false),
+      KmsGrants: String(kmsGrants),
+      AutoScalingRoleGrants: String(props.kmsGrantsForAutoScaling ?? false),
       DeclaredKeyArns: keys.map((k) => k.keyArn),
       ...guard,
       DeleteSnapshots: String(props.deleteSnapshotsOnRemoval ?? false),
@@ -319,10 +325,10 @@ export class SharedAmi extends Construct {
     // before its role (which the handler assumes to revoke).
     if (props.imageResource) this.resource.node.addDependency(props.imageResource);
     this.resource.node.addDependency(role);
-    this.sharedImageId = this.resource.getAttString('ImageId');
-    this.grantIds = this.resource.getAttString('GrantIds');
-    this.grantCount = this.resource.getAttString('GrantCount');
-    this.grantName = this.resource.getAttString('GrantName');
+    this.sharedAmiId = this.resource.getAttString('ImageId');
+    this.sharedAmiKmsGrantIds = this.resource.getAttString('GrantIds');
+    this.sharedAmiKmsGrantCount = this.resource.getAttString('GrantCount');
+    this.sharedAmiKmsGrantName = this.resource.getAttString('GrantName');
 
     const acknowledged: Record<string, string> = {};
     if (!literal) {
@@ -333,7 +339,7 @@ export class SharedAmi extends Construct {
       acknowledged[wildcardResource(nagArn(stack, 'ec2', '', 'snapshot/*'))] =
         'Snapshot ids are known only at deploy time (read from the AMI\'s block-device mappings): createVolumePermission on the region\'s snapshots.';
     }
-    if (grantKeyUsage && keys.length === 0) {
+    if (kmsGrants && keys.length === 0) {
       const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
       acknowledged[wildcardResource(nagArn(stack, 'kms', account, 'key/*'))] =
         'The AMI\'s keys are found at deploy time (no encryptionKeys given): grants on this account\'s keys in this region, and kms:CreateGrant only to the declared accounts with the launch operations.';
@@ -417,7 +423,7 @@ export class SharedAmi extends Construct {
    * an error when organizations or OUs are recipients.
    */
   private admitOnKeys(condition: Record<string, Record<string, string[]>>): void {
-    if (!this.grantKeyUsage) return;
+    if (!this.kmsGrants) return;
     const usage = ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
     for (const key of this.keys) {
       const statements = [

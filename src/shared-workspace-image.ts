@@ -114,11 +114,10 @@ export class SharedWorkspaceImage extends Construct {
   /**
    * The shared image's id, available once the shares are in place: reference it (instead of the
    * raw id) to make a consumer wait for the share.
+   *
+   * @attribute
    */
-  public readonly sharedImageId: string;
-
-  /** The WorkSpaces image id as given. */
-  public readonly imageId: string;
+  public readonly sharedWorkspaceImageId: string;
 
   private readonly accounts: string[] = [];
   private readonly resource: CustomResource;
@@ -134,7 +133,6 @@ export class SharedWorkspaceImage extends Construct {
     if (removal !== RemovalPolicy.DESTROY && removal !== RemovalPolicy.RETAIN) {
       throw new Error(`${this.node.path}: removalPolicy ${removal} is not supported: use RemovalPolicy.DESTROY (unshare) or RemovalPolicy.RETAIN (keep the shares)`);
     }
-    this.imageId = props.imageId;
     this.addAccounts(...(props.accounts ?? []));
 
     const stack = Stack.of(this);
@@ -177,7 +175,7 @@ export class SharedWorkspaceImage extends Construct {
     if (props.imageResource) this.resource.node.addDependency(props.imageResource);
     this.resource.node.addDependency(role);
     const deleteImage = guard.DeleteImage === 'true';
-    this.sharedImageId = this.resource.getAttString('ImageId');
+    this.sharedWorkspaceImageId = this.resource.getAttString('ImageId');
 
     if (!literal) {
       const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;

@@ -20,7 +20,7 @@ def synth():
     SharedAmi(stack, "BaseAmi",
         image_id="ami-0fedcba9876543210",
         organization_arns=["arn:aws:organizations::999999999999:organization/o-goldenorg01"],
-        grant_key_usage=False,
+        kms_grants=False,
     )
     desktop = SharedWorkspaceImage(stack, "Desktop", image_id="wsi-0123abcde", accounts=["444444444444"])
     desktop.add_accounts("555555555555")
