@@ -3,12 +3,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct, IConstruct } from 'constructs';
 import {
-  accountRootArn, autoScalingServiceRoleArn, KMS_GRANT_OPERATIONS, REMOVAL_RETAIN, REMOVAL_REVOKE,
-  SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
+  accountRootArn, autoScalingServiceRoleArn, KMS_GRANT_OPERATIONS, SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
 } from './private/contract';
 import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
+import { checkRemovalPolicy } from './private/removal';
 import {
   ACCOUNT, checkAmiId, checkRecipient, duplicatesOf, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT,
   RecipientKind, unique,
@@ -59,9 +59,12 @@ export interface SharedAmiProps {
   readonly shareSnapshots?: boolean;
 
   /**
-   * What happens to the shares when this construct is removed from the app, its stack is deleted,
-   * or the image is replaced: `RemovalPolicy.DESTROY` revokes exactly what this construct granted;
-   * `RemovalPolicy.RETAIN` leaves the shares in place. Other values are rejected.
+   * The share resource's removal policy, with aws-cdk-lib's meaning: CloudFormation applies it
+   * (`DeletionPolicy` and `UpdateReplacePolicy`) when this construct is removed from the app, its
+   * stack is deleted, or the image is replaced. `RemovalPolicy.DESTROY` revokes exactly what this
+   * construct granted; `RemovalPolicy.RETAIN` leaves the shares in place (also when the stack's
+   * creation rolls back); `RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE` leaves them in place except
+   * when the creation that made them rolls back. `RemovalPolicy.SNAPSHOT` is a synth-time error.
    *
    * @default RemovalPolicy.DESTROY
    */
@@ -113,7 +116,7 @@ export interface SharedAmiProps {
 
   /**
    * Deregister the AMI when this construct is removed (or its stack deleted), after the deletion
-   * guard. Cannot be combined with `RemovalPolicy.RETAIN`.
+   * guard. Needs `RemovalPolicy.DESTROY` (a retained share never reaches its Delete).
    *
    * @default false
    */
@@ -226,10 +229,7 @@ export class SharedAmi extends Construct {
       const problem = checkAmiId(props.imageId);
       if (problem) throw new Error(`${this.node.path}: ${problem}`);
     }
-    const removal = props.removalPolicy ?? RemovalPolicy.DESTROY;
-    if (removal !== RemovalPolicy.DESTROY && removal !== RemovalPolicy.RETAIN) {
-      throw new Error(`${this.node.path}: removalPolicy ${removal} is not supported: use RemovalPolicy.DESTROY (revoke the shares) or RemovalPolicy.RETAIN (keep them)`);
-    }
+    const removal = checkRemovalPolicy(this, props.removalPolicy);
     this.kmsGrants = props.kmsGrants ?? true;
     this.keys = props.encryptionKeys ?? [];
     for (const key of this.keys) {
@@ -291,7 +291,7 @@ export class SharedAmi extends Construct {
     if (kmsGrants) statements.push(...this.kmsStatements(stack, keys, !!props.kmsGrantsForAutoScaling));
     const role = provider.attachShareRole(this, statements);
 
-    const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'AMI');
+    const guard = wireGuard(this, { ...props, removalPolicy: removal.policy }, 'AMI');
     if (props.deregistrationProtectionCooldown && props.deleteImageOnRemoval) {
       throw new Error(`${this.node.path}: deregistrationProtectionCooldown keeps EC2 from deregistering the AMI for 24 hours after protection is turned off, so deleteImageOnRemoval could not retire it on removal: drop one of the two`);
     }
@@ -304,7 +304,7 @@ export class SharedAmi extends Construct {
       OrganizationArns: Lazy.list({ produce: () => unique(this.organizationArns) }, { omitEmpty: false }),
       OrganizationalUnitArns: Lazy.list({ produce: () => unique(this.organizationalUnitArns) }, { omitEmpty: false }),
       ShareSnapshots: String(props.shareSnapshots ?? false),
-      RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
+      RemovalPolicy: removal.handlerValue,
       KmsGrants: String(kmsGrants),
       AutoScalingRoleGrants: String(props.kmsGrantsForAutoScaling ?? false),
       DeclaredKeyArns: keys.map((k) => k.keyArn),
@@ -320,6 +320,7 @@ export class SharedAmi extends Construct {
       resourceType: SHARED_AMI_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
+      removalPolicy: removal.policy,
     });
     // CloudFormation deletes the share, which runs the deletion guard, before the image, and
     // before its role (which the handler assumes to revoke).

@@ -1,12 +1,11 @@
 import { Annotations, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, IConstruct } from 'constructs';
-import {
-  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties,
-} from './private/contract';
+import { SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties } from './private/contract';
 import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
+import { checkRemovalPolicy } from './private/removal';
 import { ACCOUNT, checkRecipient, checkWorkspaceImageId, unique } from './private/validation';
 import { SharedWorkspaceImageFunction } from './shared-workspace-image-function';
 
@@ -32,10 +31,14 @@ export interface SharedWorkspaceImageProps {
   readonly accounts?: string[];
 
   /**
-   * What happens to the shares when this construct is removed from the app, its stack is deleted,
-   * or the image is replaced: `RemovalPolicy.DESTROY` unshares exactly the accounts this construct
-   * declared; `RemovalPolicy.RETAIN` leaves the shares in place (and so never deletes the image:
-   * it cannot be combined with `deleteImageOnRemoval`). Other values are rejected.
+   * The share resource's removal policy, with aws-cdk-lib's meaning: CloudFormation applies it
+   * (`DeletionPolicy` and `UpdateReplacePolicy`) when this construct is removed from the app, its
+   * stack is deleted, or the image is replaced. `RemovalPolicy.DESTROY` unshares exactly the
+   * accounts this construct shared; `RemovalPolicy.RETAIN` leaves the shares in place (also when
+   * the stack's creation rolls back; so it never deletes the image and cannot be combined with
+   * `deleteImageOnRemoval`); `RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE` leaves them in place
+   * except when the creation that made them rolls back. `RemovalPolicy.SNAPSHOT` is a synth-time
+   * error.
    *
    * @default RemovalPolicy.DESTROY
    */
@@ -57,8 +60,7 @@ export interface SharedWorkspaceImageProps {
    * Delete the image (`DeleteWorkspaceImage`) when this construct is removed, its stack is deleted
    * or the image is replaced: after unsharing the accounts of this construct, and only when no other
    * account still holds a share (otherwise the Delete fails, naming those accounts and deleting
-   * nothing). An image already gone counts as deleted. Cannot be combined with
-   * `RemovalPolicy.RETAIN`. Bundles built from the image must be deleted first (AWS refuses
+   * nothing). An image already gone counts as deleted. Needs `RemovalPolicy.DESTROY`. Bundles built from the image must be deleted first (AWS refuses
    * otherwise).
    *
    * @default false
@@ -129,10 +131,7 @@ export class SharedWorkspaceImage extends Construct {
       const problem = checkWorkspaceImageId(props.imageId);
       if (problem) throw new Error(`${this.node.path}: ${problem}`);
     }
-    const removal = props.removalPolicy ?? RemovalPolicy.DESTROY;
-    if (removal !== RemovalPolicy.DESTROY && removal !== RemovalPolicy.RETAIN) {
-      throw new Error(`${this.node.path}: removalPolicy ${removal} is not supported: use RemovalPolicy.DESTROY (unshare) or RemovalPolicy.RETAIN (keep the shares)`);
-    }
+    const removal = checkRemovalPolicy(this, props.removalPolicy);
     this.addAccounts(...(props.accounts ?? []));
 
     const stack = Stack.of(this);
@@ -146,7 +145,7 @@ export class SharedWorkspaceImage extends Construct {
       waiter: WAITER,
     });
 
-    const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'WorkSpaces image');
+    const guard = wireGuard(this, { ...props, removalPolicy: removal.policy }, 'WorkSpaces image');
     // A literal id is scoped to that image. A token's value can change between deployments, and the
     // old image's shares must still be revoked by the old resource's Delete, so a token gets this
     // account's images in this region (only their owner can change their permissions anyway).
@@ -160,7 +159,7 @@ export class SharedWorkspaceImage extends Construct {
     const properties: SharedWorkspaceImageResourceProperties = {
       ImageId: props.imageId,
       Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
-      RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
+      RemovalPolicy: removal.handlerValue,
       ...guard,
       ...(props.takeOverExistingShares ? { TakeOverExistingShares: 'true' } : {}),
       ShareRoleArn: role.roleArn,
@@ -169,6 +168,7 @@ export class SharedWorkspaceImage extends Construct {
       resourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
+      removalPolicy: removal.policy,
     });
     // CloudFormation deletes the share, which runs the deletion guard, before the image, and
     // before its role (which the handler assumes to unshare).

@@ -79,12 +79,6 @@ describe('SharedAmi resource properties', () => {
     t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { ImageId: 'ami-0fedcba9876543210', TakeOverExistingShares: 'true' });
   });
 
-  test('RemovalPolicy.RETAIN tells the handler to keep the shares', () => {
-    const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.RETAIN });
-    Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { RemovalPolicy: 'retain' });
-  });
-
   test('addAccounts / addOrganizationArns / addOrganizationalUnitArns after construction reach the resource', () => {
     const s = stack();
     const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
@@ -477,7 +471,7 @@ describe('synth-time validation', () => {
     ['account id', { imageId: AMI, accounts: ['12345'] }, /Golden\/Bad: accounts: "12345" is not a valid account id/],
     ['organization ARN', { imageId: AMI, organizationArns: ['o-exampleorg1'] }, /organizationArns: "o-exampleorg1" is not a valid organization ARN/],
     ['OU ARN', { imageId: AMI, organizationalUnitArns: [ORG] }, /organizationalUnitArns: .* is not a valid organizational unit ARN/],
-    ['removal policy', { imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.SNAPSHOT }, /removalPolicy snapshot is not supported/],
+    ['removal policy', { imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.SNAPSHOT }, /^Golden\/Bad: removalPolicy SNAPSHOT is not supported: a share has no snapshot/],
   ])('rejects a bad %s, naming the construct path and the value', (_name, props, message) => {
     expect(() => new SharedAmi(stack(), 'Bad', props)).toThrow(message);
   });

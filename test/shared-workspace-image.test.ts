@@ -55,12 +55,6 @@ describe('SharedWorkspaceImage resource properties', () => {
     expect(props).toMatchObject({ ImageId: WSI, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false' });
   });
 
-  test('RemovalPolicy.RETAIN tells the handler to keep the shares', () => {
-    const s = stack();
-    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN });
-    Template.fromStack(s).hasResourceProperties(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, { RemovalPolicy: 'retain' });
-  });
-
   test('addAccounts after construction reaches the resource; the list can start empty', () => {
     const s = stack();
     const share = new SharedWorkspaceImage(s, 'Share', { imageId: WSI });
@@ -265,7 +259,7 @@ describe('synth-time validation', () => {
     ['image id (an AMI)', { imageId: 'ami-0123456789abcdef0', accounts: [A] }, /is not a WorkSpaces image id/],
     ['image id (too long)', { imageId: `wsi-${'a'.repeat(64)}`, accounts: [A] }, /is not a WorkSpaces image id/],
     ['account id', { imageId: WSI, accounts: ['12345'] }, /Golden\/Bad: accounts: "12345" is not a valid account id/],
-    ['removal policy', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.SNAPSHOT }, /Golden\/Bad: removalPolicy snapshot is not supported/],
+    ['removal policy', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.SNAPSHOT }, /^Golden\/Bad: removalPolicy SNAPSHOT is not supported: a share has no snapshot to take; use RemovalPolicy.DESTROY \(revoke\), RETAIN or RETAIN_ON_UPDATE_OR_DELETE \(keep the shares\)$/],
   ])('rejects a bad %s, naming the construct path and the value', (_name, props, message) => {
     expect(() => new SharedWorkspaceImage(stack(), 'Bad', props)).toThrow(message);
   });
@@ -387,15 +381,20 @@ describe('removal and the deletion guard', () => {
     expect(roleId(true)).toEqual(roleId(true));
   });
 
+  test('RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE with deleteImageOnRemoval is a synth error too', () => {
+    expect(() => new SharedWorkspaceImage(stack(), 'Bad', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, deleteImageOnRemoval: true }))
+      .toThrow(/^Golden\/Bad: removalPolicy RETAIN_ON_UPDATE_OR_DELETE keeps the shares, so the WorkSpaces image cannot be deleted on removal/);
+  });
+
   test('RemovalPolicy.RETAIN with deleteImageOnRemoval is a synth error naming the path', () => {
     expect(() => new SharedWorkspaceImage(stack(), 'Bad', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN, deleteImageOnRemoval: true }))
       .toThrow(/^Golden\/Bad: removalPolicy RETAIN keeps the shares, so the WorkSpaces image cannot be deleted on removal: drop deleteImageOnRemoval or use RemovalPolicy\.DESTROY$/);
   });
 
-  test('RemovalPolicy.RETAIN without deleting the image is accepted: the handler keeps the shares and deletes nothing', () => {
+  test('RemovalPolicy.RETAIN without deleting the image is accepted: CloudFormation keeps the share, the image is not deleted', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN, deleteImageOnRemoval: false });
-    expect(shareResource(Template.fromStack(s)).Properties).toMatchObject({ RemovalPolicy: 'retain', DeleteImage: 'false' });
+    expect(shareResource(Template.fromStack(s))).toMatchObject({ DeletionPolicy: 'Retain', Properties: { DeleteImage: 'false' } });
   });
 });
 

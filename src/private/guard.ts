@@ -25,16 +25,18 @@ export interface GuardProperties {
  */
 export function wireGuard(share: IConstruct, options: GuardOptions, imageNoun: string): GuardProperties {
   const deleting = options.deleteImageOnRemoval ?? false;
-  if (options.removalPolicy === RemovalPolicy.RETAIN && (deleting || options.deleteSnapshotsOnRemoval)) {
-    throw new Error(`${share.node.path}: removalPolicy RETAIN keeps the shares, so the ${imageNoun} cannot be deleted on removal: drop deleteImageOnRemoval or use RemovalPolicy.DESTROY`);
+  const retained = options.removalPolicy !== RemovalPolicy.DESTROY;
+  const policy = options.removalPolicy.toUpperCase().replace(/-/g, '_');
+  if (retained && (deleting || options.deleteSnapshotsOnRemoval)) {
+    throw new Error(`${share.node.path}: removalPolicy ${policy} keeps the shares, so the ${imageNoun} cannot be deleted on removal: drop deleteImageOnRemoval or use RemovalPolicy.DESTROY`);
   }
   if (options.deleteSnapshotsOnRemoval && !deleting) {
     throw new Error(`${share.node.path}: deleteSnapshotsOnRemoval needs deleteImageOnRemoval (snapshots of a registered AMI cannot be deleted)`);
   }
   const guard = deleting || options.imageResource !== undefined;
-  if (options.removalPolicy === RemovalPolicy.RETAIN && options.imageResource) {
+  if (retained && options.imageResource) {
     Annotations.of(share).addWarningV2('cdk-shared-images:retain-unguarded',
-      `removalPolicy RETAIN keeps the shares, so the deletion guard does not run: ${options.imageResource.node.path} can delete the ${imageNoun} while it is still shared`);
+      `removalPolicy ${policy} keeps the shares, so the deletion guard does not run: ${options.imageResource.node.path} can delete the ${imageNoun} while it is still shared`);
   }
   if (options.forceUnshareOnRemoval && !guard) {
     Annotations.of(share).addWarningV2('cdk-shared-images:force-without-guard',
