@@ -1,2 +1,3 @@
+export * from './deletion-guard';
 export * from './shared-ami';
 export * from './shared-workspace-image';

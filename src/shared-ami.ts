@@ -1,7 +1,8 @@
 import { Annotations, CustomResource, Duration, Fn, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { Construct, IConstruct } from 'constructs';
+import { Construct } from 'constructs';
+import { DeletionGuard } from './deletion-guard';
 import {
   accountRootArn, autoScalingServiceRoleArn, KMS_GRANT_OPERATIONS, SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
 } from './private/contract';
@@ -105,14 +106,15 @@ export interface SharedAmiProps {
   readonly encryptionKeys?: kms.IKey[];
 
   /**
-   * The resource in this app that creates the image (for example an Image Builder `CfnImage`).
-   * The share then depends on it, so CloudFormation deletes the share before the image, and the
-   * share's Delete runs the deletion guard: after revoking its own shares it refuses, naming them,
-   * while anyone else still holds a launch permission (see `forceUnshareOnRemoval`).
+   * Guard the image, when this app owns its lifetime: `DeletionGuard.beforeDeleting(image)` names
+   * the resource that creates it (for example an Image Builder `CfnImage`). The share then depends
+   * on it, so CloudFormation deletes the share before the image, and the share's Delete, after
+   * revoking its own shares, refuses (naming them) while anyone else still holds a launch
+   * permission (see `forceUnshareOnRemoval`).
    *
-   * @default - the image's lifetime is not managed by this app; no guard
+   * @default - no guard, unless `deleteImageOnRemoval` is set
    */
-  readonly imageResource?: IConstruct;
+  readonly deletionGuard?: DeletionGuard;
 
   /**
    * Deregister the AMI when this construct is removed (or its stack deleted), after the deletion
@@ -324,7 +326,7 @@ export class SharedAmi extends Construct {
     });
     // CloudFormation deletes the share, which runs the deletion guard, before the image, and
     // before its role (which the handler assumes to revoke).
-    if (props.imageResource) this.resource.node.addDependency(props.imageResource);
+    if (props.deletionGuard) this.resource.node.addDependency(props.deletionGuard.imageResource);
     this.resource.node.addDependency(role);
     this.sharedAmiId = this.resource.getAttString('ImageId');
     this.sharedAmiKmsGrantIds = this.resource.getAttString('GrantIds');

@@ -1,6 +1,7 @@
 import { Annotations, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { Construct, IConstruct } from 'constructs';
+import { Construct } from 'constructs';
+import { DeletionGuard } from './deletion-guard';
 import { SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties } from './private/contract';
 import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
@@ -45,16 +46,16 @@ export interface SharedWorkspaceImageProps {
   readonly removalPolicy?: RemovalPolicy;
 
   /**
-   * The resource in this app that creates the image (for example a custom resource that calls
-   * `CreateWorkspaceImage`), when the app owns the image's lifetime. The share then depends on it,
-   * so CloudFormation deletes the share before the image, and the share's Delete guards the image:
-   * after unsharing the accounts of this construct, it fails (and so stops the image's deletion)
-   * while any other account still holds a share, naming those accounts.
+   * Guard the image, when this app owns its lifetime: `DeletionGuard.beforeDeleting(resource)`
+   * names the resource that creates it (for example a custom resource that calls
+   * `CreateWorkspaceImage`). The share then depends on it, so CloudFormation deletes the share
+   * before the image, and the share's Delete, after unsharing the accounts of this construct,
+   * fails (and so stops the image's deletion) while any other account still holds a share, naming
+   * those accounts.
    *
-   * @default - the image's lifetime is not managed by this app: no guard (unless
-   *   `deleteImageOnRemoval` is set)
+   * @default - no guard, unless `deleteImageOnRemoval` is set
    */
-  readonly imageResource?: IConstruct;
+  readonly deletionGuard?: DeletionGuard;
 
   /**
    * Delete the image (`DeleteWorkspaceImage`) when this construct is removed, its stack is deleted
@@ -68,7 +69,7 @@ export interface SharedWorkspaceImageProps {
   readonly deleteImageOnRemoval?: boolean;
 
   /**
-   * When this construct's removal guards the image (`imageResource` or `deleteImageOnRemoval`),
+   * When this construct's removal guards the image (`deletionGuard` or `deleteImageOnRemoval`),
    * unshare every account that still holds a share, including shares made outside this construct,
    * instead of refusing the deletion.
    *
@@ -172,7 +173,7 @@ export class SharedWorkspaceImage extends Construct {
     });
     // CloudFormation deletes the share, which runs the deletion guard, before the image, and
     // before its role (which the handler assumes to unshare).
-    if (props.imageResource) this.resource.node.addDependency(props.imageResource);
+    if (props.deletionGuard) this.resource.node.addDependency(props.deletionGuard.imageResource);
     this.resource.node.addDependency(role);
     const deleteImage = guard.DeleteImage === 'true';
     this.sharedWorkspaceImageId = this.resource.getAttString('ImageId');

@@ -3,7 +3,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { SharedAmi } from '../src';
+import { DeletionGuard, SharedAmi } from '../src';
 import { nagFindings } from './nag';
 import { SHARED_AMI_PROPERTY_KEYS, SHARED_AMI_RESOURCE_TYPE } from '../src/private/contract';
 
@@ -402,14 +402,14 @@ describe('deletion guard (retiring an image)', () => {
   test('an image created in the app: the share depends on it and tells the handler to guard', () => {
     const s = stack();
     const image = new CfnResource(s, 'GoldenImage', { type: 'AWS::ImageBuilder::Image', properties: {} });
-    new SharedAmi(s, 'Share', { imageId: image.getAtt('ImageId').toString(), accounts: ['111111111111'], imageResource: image });
+    new SharedAmi(s, 'Share', { imageId: image.getAtt('ImageId').toString(), accounts: ['111111111111'], deletionGuard: DeletionGuard.beforeDeleting(image) });
     const t = Template.fromStack(s);
     const share = Object.values(t.findResources(SHARED_AMI_RESOURCE_TYPE))[0];
     expect(share.DependsOn).toContain('GoldenImage');
     expect(share.Properties).toMatchObject({ GuardImage: 'true', DeleteImage: 'false', DeleteSnapshots: 'false', ForceUnshare: 'false' });
   });
 
-  test('without imageResource or deleteImageOnRemoval there is no guard', () => {
+  test('without deletionGuard or deleteImageOnRemoval there is no guard', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
     Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { GuardImage: 'false', DeleteImage: 'false' });
@@ -448,10 +448,10 @@ describe('deletion guard (retiring an image)', () => {
     })).toThrow(/Golden\/Share: removalPolicy RETAIN keeps the shares, so the AMI cannot be deleted on removal/);
   });
 
-  test('RETAIN with imageResource, and forceUnshareOnRemoval without a guard, are warned about', () => {
+  test('RETAIN with deletionGuard, and forceUnshareOnRemoval without a guard, are warned about', () => {
     const s = stack();
     const image = new CfnResource(s, 'GoldenImage', { type: 'AWS::ImageBuilder::Image', properties: {} });
-    new SharedAmi(s, 'Kept', { imageId: AMI, accounts: ['111111111111'], imageResource: image, removalPolicy: RemovalPolicy.RETAIN });
+    new SharedAmi(s, 'Kept', { imageId: AMI, accounts: ['111111111111'], deletionGuard: DeletionGuard.beforeDeleting(image), removalPolicy: RemovalPolicy.RETAIN });
     new SharedAmi(s, 'Forced', { imageId: AMI, accounts: ['111111111111'], forceUnshareOnRemoval: true });
     const annotations = Annotations.fromStack(s);
     annotations.hasWarning('/Golden/Kept', Match.stringLikeRegexp('the deletion guard does not run: Golden/GoldenImage can delete the AMI'));

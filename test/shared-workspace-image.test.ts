@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { nagFindings } from './nag';
 import { PENDING_WAIT_LIMIT_MINUTES } from '../lambda/workspaces/plan';
+import { DeletionGuard } from '../src/deletion-guard';
 import { SHARED_AMI_RESOURCE_TYPE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE } from '../src/private/contract';
 import { SharedAmi } from '../src/shared-ami';
 import { SharedWorkspaceImage } from '../src/shared-workspace-image';
@@ -310,26 +311,26 @@ describe('removal and the deletion guard', () => {
     expect({ GuardImage: props.GuardImage, DeleteImage: props.DeleteImage, ForceUnshare: props.ForceUnshare }).toEqual(expected);
   });
 
-  test('imageResource: the share guards the image but does not delete it, and depends on the resource that creates it', () => {
+  test('deletionGuard: the share guards the image but does not delete it, and depends on the resource that creates it', () => {
     const s = stack();
     const image = imageCreator(s);
-    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], imageResource: image, forceUnshareOnRemoval: true });
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deletionGuard: DeletionGuard.beforeDeleting(image), forceUnshareOnRemoval: true });
     const share = shareResource(Template.fromStack(s));
     expect(share.Properties).toMatchObject({ GuardImage: 'true', DeleteImage: 'false', ForceUnshare: 'true' });
     // a literal image id: no reference, so only this DependsOn makes CloudFormation delete the share (the guard) first
     expect(share.DependsOn).toContain(logicalIdOf(s, image));
   });
 
-  test('imageResource with the image id as its attribute: the explicit dependency is there too', () => {
+  test('deletionGuard with the image id as its attribute: the explicit dependency is there too', () => {
     const s = stack();
     const image = imageCreator(s);
-    new SharedWorkspaceImage(s, 'Share', { imageId: image.getAttString('ImageId'), accounts: [A], imageResource: image, deleteImageOnRemoval: true });
+    new SharedWorkspaceImage(s, 'Share', { imageId: image.getAttString('ImageId'), accounts: [A], deletionGuard: DeletionGuard.beforeDeleting(image), deleteImageOnRemoval: true });
     const share = shareResource(Template.fromStack(s));
     expect(share.Properties.ImageId).toEqual({ 'Fn::GetAtt': [logicalIdOf(s, image), 'ImageId'] });
     expect(share.DependsOn).toContain(logicalIdOf(s, image));
   });
 
-  test('without imageResource the share depends on nothing but its own role', () => {
+  test('without deletionGuard the share depends on nothing but its own role', () => {
     const s = stack();
     imageCreator(s);
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deleteImageOnRemoval: true });
@@ -359,12 +360,12 @@ describe('removal and the deletion guard', () => {
 
   test.each([
     ['the default', {}],
-    ['imageResource alone (the image is another resource\'s to delete)', { imageResource: true }],
+    ['a deletionGuard alone (the image is another resource\'s to delete)', { guarded: true }],
     ['forceUnshareOnRemoval', { forceUnshareOnRemoval: true }],
   ])('no DeleteWorkspaceImage permission with %s', (_name, options) => {
     const s = stack();
-    const { imageResource, ...rest } = options as { imageResource?: boolean };
-    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], ...rest, ...(imageResource ? { imageResource: imageCreator(s) } : {}) });
+    const { guarded, ...rest } = options as { guarded?: boolean };
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], ...rest, ...(guarded ? { deletionGuard: DeletionGuard.beforeDeleting(imageCreator(s)) } : {}) });
     const t = Template.fromStack(s);
     expect(deleteStatements(t)).toEqual([]);
     expect(JSON.stringify(t.toJSON())).not.toContain('DeleteWorkspaceImage');
@@ -416,7 +417,7 @@ describe('cdk-nag AwsSolutions', () => {
     new SharedWorkspaceImage(s, 'ByToken', {
       imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [B], deleteImageOnRemoval: true, forceUnshareOnRemoval: true,
     });
-    new SharedWorkspaceImage(s, 'Created', { imageId: image.getAttString('ImageId'), accounts: [B], imageResource: image });
+    new SharedWorkspaceImage(s, 'Created', { imageId: image.getAttString('ImageId'), accounts: [B], deletionGuard: DeletionGuard.beforeDeleting(image) });
     expect(nagFindings(s)).toEqual([]);
   });
 
