@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { DeletionGuard } from './deletion-guard';
+import { ShareHandlerOptions } from './handler-options';
 import {
   accountRootArn, autoScalingServiceRoleArn, KMS_GRANT_OPERATIONS, SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
 } from './private/contract';
@@ -169,6 +170,14 @@ export interface SharedAmiProps {
    * @default false
    */
   readonly deregistrationProtectionCooldown?: boolean;
+
+  /**
+   * Settings of the handler that serves every `SharedAmi` of this stack (log retention and
+   * removal). Every `SharedAmi` of the stack must give the same settings, or none.
+   *
+   * @default - logs kept three months, deleted with the stack
+   */
+  readonly handlerOptions?: ShareHandlerOptions;
 }
 
 /**
@@ -246,7 +255,7 @@ export class SharedAmi extends Construct {
     this.addOrganizationalUnitArns(...(props.organizationalUnitArns ?? []));
 
     const stack = Stack.of(this);
-    const provider = ShareProvider.of(this, {
+    const provider = ShareProvider.of(this, props.handlerOptions, {
       id: 'cdk-shared-images.SharedAmiProvider',
       shareType: 'SharedAmi',
       smallerPolicyHint: 'declare fewer encryptionKeys, or set kmsGrants: false for unencrypted AMIs',

@@ -2,6 +2,7 @@ import { Annotations, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Toke
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { DeletionGuard } from './deletion-guard';
+import { ShareHandlerOptions } from './handler-options';
 import { SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties } from './private/contract';
 import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
@@ -87,6 +88,14 @@ export interface SharedWorkspaceImageProps {
    * @default false
    */
   readonly takeOverExistingShares?: boolean;
+
+  /**
+   * Settings of the handler that serves every `SharedWorkspaceImage` of this stack (log retention
+   * and removal). Every `SharedWorkspaceImage` of the stack must give the same settings, or none.
+   *
+   * @default - logs kept three months, deleted with the stack
+   */
+  readonly handlerOptions?: ShareHandlerOptions;
 }
 
 /**
@@ -136,7 +145,7 @@ export class SharedWorkspaceImage extends Construct {
     this.addAccounts(...(props.accounts ?? []));
 
     const stack = Stack.of(this);
-    const provider = ShareProvider.of(this, {
+    const provider = ShareProvider.of(this, props.handlerOptions, {
       id: 'cdk-shared-images.SharedWorkspaceImageProvider',
       shareType: 'SharedWorkspaceImage',
       handler: (s, i, p) => new SharedWorkspaceImageFunction(s, i, p),
