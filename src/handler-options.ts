@@ -4,8 +4,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 /**
  * Settings of the custom-resource handler that serves every share of one construct type in a
  * stack (one handler Lambda and one Provider framework per stack and type; README, "Handler
- * settings"). Every construct of that type in the stack must give the same settings, or none:
- * different settings are a synth-time error naming both constructs.
+ * settings"). Every construct of that type in the stack must give the same settings (leaving
+ * them out means the defaults): different settings are a synth-time error naming both constructs.
  */
 export interface ShareHandlerOptions {
   /**

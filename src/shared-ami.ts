@@ -173,7 +173,8 @@ export interface SharedAmiProps {
 
   /**
    * Settings of the handler that serves every `SharedAmi` of this stack (log retention and
-   * removal). Every `SharedAmi` of the stack must give the same settings, or none.
+   * removal). Every `SharedAmi` of the stack must give the same settings (leaving them out means
+   * the defaults).
    *
    * @default - logs kept three months, deleted with the stack
    */

@@ -91,7 +91,8 @@ export interface SharedWorkspaceImageProps {
 
   /**
    * Settings of the handler that serves every `SharedWorkspaceImage` of this stack (log retention
-   * and removal). Every `SharedWorkspaceImage` of the stack must give the same settings, or none.
+   * and removal). Every `SharedWorkspaceImage` of the stack must give the same settings (leaving
+   * them out means the defaults).
    *
    * @default - logs kept three months, deleted with the stack
    */
