@@ -13,7 +13,10 @@ import { IConstruct } from 'constructs';
  * import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
  * import { DeletionGuard, SharedAmi } from 'cdk-shared-images';
  *
- * declare const image: imagebuilder.CfnImage;
+ * const image = new imagebuilder.CfnImage(this, 'GoldenImage', {
+ *   imageRecipeArn: 'arn:aws:imagebuilder:eu-west-1:123456789012:image-recipe/golden/1.0.0',
+ *   infrastructureConfigurationArn: 'arn:aws:imagebuilder:eu-west-1:123456789012:infrastructure-configuration/golden',
+ * });
  * new SharedAmi(this, 'GoldenAmi', {
  *   imageId: image.attrImageId,
  *   accounts: ['111122223333'],
