@@ -148,7 +148,7 @@ function amiCallsTarget(calls: AwsCallsResult | undefined): Target {
   const ok = creates.every((c) => c.mutatingTotal === Math.ceil(c.accounts / calls.batch) && c.verified);
   return {
     target,
-    measured: `mutating calls on create (grantKeyUsage false / true, unencrypted AMI): ${measured}`,
+    measured: `mutating calls on create (kmsGrants false / true, unencrypted AMI): ${measured}`,
     verdict: ok ? 'met' : 'missed',
     notes: ok
       ? `One \`ModifyImageAttribute\` up to ${calls.batch} recipients (the handler's batch, \`LAUNCH_PERMISSION_BATCH\`), then ⌈N/${calls.batch}⌉: the minimum at that batch size. A per-account model makes N.`
@@ -259,7 +259,7 @@ function growthTarget(s: SynthScaleResult | undefined): Target {
     const iamBytes = ours ? (ours.bytesByType['AWS::IAM::Role'] ?? 0) + (ours.bytesByType['AWS::IAM::Policy'] ?? 0) : 0;
     const policyShare = ours ? iamBytes / (Object.values(ours.bytesByType).reduce((a, b) => a + b, 0) || 1) : 0;
     notes.push(`The default SharedAmi misses: each share carries its own IAM role and inline policy (${Math.round(policyShare * 100)}% of the resources' bytes at N=${int(largest)}),`
-      + ' and with `grantKeyUsage` that policy lists the KMS actions and every grantee principal in a condition; baseline (a) has no KMS'
+      + ' and with `kmsGrants` that policy lists the KMS actions and every grantee principal in a condition; baseline (a) has no KMS'
       + ' statements (and cannot make its encrypted AMIs launchable). One role per share is deliberate: it confines a share\'s'
       + ' mutating permissions to its own image, snapshots and keys, keeps them alive until its own Delete ran, and lifts IAM\'s'
       + ' per-role cap off the stack. ARNs are written as one `Fn::Sub` and grantee lists as one `Fn::Split` of one, and'
@@ -267,10 +267,10 @@ function growthTarget(s: SynthScaleResult | undefined): Target {
       + ' omitted the properties left at their defaults (flags sent as strings, empty lists).');
     const noKms = [g('ami-ours-nokms') / g('ami-baseline-a'), g('ami-ours-nokms') / g('ami-baseline-b')];
     notes.push(noKms.every((x) => x <= WELL_BELOW)
-      ? 'With `grantKeyUsage: false` the growth is well below both baselines.'
+      ? 'With `kmsGrants: false` the growth is well below both baselines.'
       : noKms.every((x) => x < 1)
-        ? `With \`grantKeyUsage: false\` the growth is below both baselines (${noKms.map((x) => `${x.toFixed(2)}x`).join(', ')}), but not at most half of each.`
-        : `With \`grantKeyUsage: false\` the growth is ${noKms.map((x) => `${x.toFixed(2)}x`).join(' and ')} of (a) and (b).`);
+        ? `With \`kmsGrants: false\` the growth is below both baselines (${noKms.map((x) => `${x.toFixed(2)}x`).join(', ')}), but not at most half of each.`
+        : `With \`kmsGrants: false\` the growth is ${noKms.map((x) => `${x.toFixed(2)}x`).join(' and ')} of (a) and (b).`);
   } else {
     notes.push('One custom resource and one IAM role per share; no per-account resources.');
   }
@@ -498,8 +498,8 @@ function callsSection(c: AwsCallsResult): string {
     int(x.mutatingTotal - (x.mutating.ModifyImageAttribute ?? 0)), int(x.reads), int(x.httpRequests), int(x.minimumMutating),
     int(x.perAccountBaseline), x.perAccountBaseline ? ratio(x.mutatingTotal, x.perAccountBaseline) : '–', x.verified ? 'yes' : '**no**',
   ]);
-  out.push(`### AMI (an unencrypted AMI; \`grantKeyUsage: true\` adds the snapshot read that finds the keys)\n\n${table(
-    ['event', 'accounts', 'grantKeyUsage', 'changes', 'ModifyImageAttribute', 'other mutating', 'reads', 'HTTP requests', 'minimum',
+  out.push(`### AMI (an unencrypted AMI; \`kmsGrants: true\` adds the snapshot read that finds the keys)\n\n${table(
+    ['event', 'accounts', 'kmsGrants', 'changes', 'ModifyImageAttribute', 'other mutating', 'reads', 'HTTP requests', 'minimum',
       'per-account', 'ours / per-account', 'verified'], amiRows)}`);
   const wsRows = c.rows.filter((x) => x.kind === 'workspaces').map((x) => [
     x.scenario, int(x.accounts), int(x.changes), int(x.mutatingTotal), int(x.reads), int(x.httpRequests), int(x.minimumMutating),
@@ -509,7 +509,7 @@ function callsSection(c: AwsCallsResult): string {
     ['event', 'accounts', 'changes', 'UpdateWorkspaceImagePermission', 'reads', 'HTTP requests', 'minimum', 'per-account',
       'ours / per-account', 'verified'], wsRows)}`);
   out.push([
-    'Reads: AMI `DescribeImages` and `DescribeImageAttribute` (+ `DescribeSnapshots` with `grantKeyUsage`), whatever N;',
+    'Reads: AMI `DescribeImages` and `DescribeImageAttribute` (+ `DescribeSnapshots` with `kmsGrants`), whatever N;',
     'WorkSpaces `DescribeWorkspaceImages` and `DescribeWorkspaceImagePermissions`. The handler asks for pages of 25 (the API\'s',
     'maximum); moto returns every share in one page, so on AWS an event on an image with S current shares reads ⌈S ÷ 25⌉ pages',
     '(8 at 200), not the one counted here.',

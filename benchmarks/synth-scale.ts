@@ -137,15 +137,15 @@ export const SYNTH_VARIANTS: SynthVariant[] = [
     key: 'ami-ours',
     kind: 'ami',
     ours: true,
-    label: '`SharedAmi` (default, `grantKeyUsage: true`)',
+    label: '`SharedAmi` (default, `kmsGrants: true`)',
     add: (stack, i) => new SharedAmi(stack, `Share${i}`, { imageId: amiId(i), accounts: shareAccounts(i) }),
   },
   {
     key: 'ami-ours-nokms',
     kind: 'ami',
     ours: true,
-    label: '`SharedAmi` with `grantKeyUsage: false`',
-    add: (stack, i) => new SharedAmi(stack, `Share${i}`, { imageId: amiId(i), accounts: shareAccounts(i), grantKeyUsage: false }),
+    label: '`SharedAmi` with `kmsGrants: false`',
+    add: (stack, i) => new SharedAmi(stack, `Share${i}`, { imageId: amiId(i), accounts: shareAccounts(i), kmsGrants: false }),
   },
   {
     key: 'ami-baseline-a',
@@ -276,7 +276,7 @@ export function synthCatalogue(): CatalogueResult {
         imageId: amiId(i),
         accounts: accounts(i),
         shareSnapshots: i % 10 === 1,
-        grantAutoScalingServiceRole: i % 10 === 1,
+        kmsGrantsForAutoScaling: i % 10 === 1,
         ...(i % 10 === 3 ? { organizationArns: ['arn:aws:organizations::999999999999:organization/o-exampleorg1'], encryptionKeys: [keys[i % 4]] } : {}),
       });
     }

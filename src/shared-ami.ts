@@ -1,14 +1,16 @@
 import { Annotations, CustomResource, Duration, Fn, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { Construct, IConstruct } from 'constructs';
+import { Construct } from 'constructs';
+import { DeletionGuard } from './deletion-guard';
+import { ShareHandlerOptions } from './handler-options';
 import {
-  accountRootArn, autoScalingServiceRoleArn, KMS_GRANT_OPERATIONS, REMOVAL_RETAIN, REMOVAL_REVOKE,
-  SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
+  accountRootArn, autoScalingServiceRoleArn, KMS_GRANT_OPERATIONS, SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
 } from './private/contract';
 import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
+import { checkRemovalPolicy } from './private/removal';
 import {
   ACCOUNT, checkAmiId, checkRecipient, duplicatesOf, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT,
   RecipientKind, unique,
@@ -59,9 +61,12 @@ export interface SharedAmiProps {
   readonly shareSnapshots?: boolean;
 
   /**
-   * What happens to the shares when this construct is removed from the app, its stack is deleted,
-   * or the image is replaced: `RemovalPolicy.DESTROY` revokes exactly what this construct granted;
-   * `RemovalPolicy.RETAIN` leaves the shares in place. Other values are rejected.
+   * The share resource's removal policy, with aws-cdk-lib's meaning: CloudFormation applies it
+   * (`DeletionPolicy` and `UpdateReplacePolicy`) when this construct is removed from the app, its
+   * stack is deleted, or the image is replaced. `RemovalPolicy.DESTROY` revokes exactly what this
+   * construct granted; `RemovalPolicy.RETAIN` leaves the shares in place (also when the stack's
+   * creation rolls back); `RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE` leaves them in place except
+   * when the creation that made them rolls back. `RemovalPolicy.SNAPSHOT` is a synth-time error.
    *
    * @default RemovalPolicy.DESTROY
    */
@@ -78,16 +83,16 @@ export interface SharedAmiProps {
    *
    * @default true
    */
-  readonly grantKeyUsage?: boolean;
+  readonly kmsGrants?: boolean;
 
   /**
-   * Also grant each account's Auto Scaling service-linked role
-   * (`AWSServiceRoleForAutoScaling`), without which an Auto Scaling group in the consumer account
-   * cannot launch the encrypted AMI. The role must exist in each account.
+   * With `kmsGrants`, also make the same KMS grants to each account's Auto Scaling service-linked
+   * role (`AWSServiceRoleForAutoScaling`), without which an Auto Scaling group in the consumer
+   * account cannot launch the encrypted AMI. The role must exist in each account.
    *
    * @default false
    */
-  readonly grantAutoScalingServiceRole?: boolean;
+  readonly kmsGrantsForAutoScaling?: boolean;
 
   /**
    * The customer managed keys that encrypt the AMI's snapshots, when your app knows them. The
@@ -102,18 +107,19 @@ export interface SharedAmiProps {
   readonly encryptionKeys?: kms.IKey[];
 
   /**
-   * The resource in this app that creates the image (for example an Image Builder `CfnImage`).
-   * The share then depends on it, so CloudFormation deletes the share before the image, and the
-   * share's Delete runs the deletion guard: after revoking its own shares it refuses, naming them,
-   * while anyone else still holds a launch permission (see `forceUnshareOnRemoval`).
+   * Guard the image, when this app owns its lifetime: `DeletionGuard.beforeDeleting(image)` names
+   * the resource that creates it (for example an Image Builder `CfnImage`). The share then depends
+   * on it, so CloudFormation deletes the share before the image, and the share's Delete, after
+   * revoking its own shares, refuses (naming them) while anyone else still holds a launch
+   * permission (see `forceUnshareOnRemoval`).
    *
-   * @default - the image's lifetime is not managed by this app; no guard
+   * @default - no guard, unless `deleteImageOnRemoval` is set
    */
-  readonly imageResource?: IConstruct;
+  readonly deletionGuard?: DeletionGuard;
 
   /**
    * Deregister the AMI when this construct is removed (or its stack deleted), after the deletion
-   * guard. Cannot be combined with `RemovalPolicy.RETAIN`.
+   * guard. Needs `RemovalPolicy.DESTROY` (a retained share never reaches its Delete).
    *
    * @default false
    */
@@ -164,6 +170,15 @@ export interface SharedAmiProps {
    * @default false
    */
   readonly deregistrationProtectionCooldown?: boolean;
+
+  /**
+   * Settings of the handler that serves every `SharedAmi` of this stack (log retention and
+   * removal). Every `SharedAmi` of the stack must give the same settings (leaving them out means
+   * the defaults).
+   *
+   * @default - logs kept three months, deleted with the stack
+   */
+  readonly handlerOptions?: ShareHandlerOptions;
 }
 
 /**
@@ -185,33 +200,40 @@ export class SharedAmi extends Construct {
   /**
    * The shared AMI's id, available once the shares are in place: reference it (instead of the raw
    * id) to make a consumer wait for the share.
+   *
+   * @attribute
    */
-  public readonly sharedImageId: string;
+  public readonly sharedAmiId: string;
 
   /**
    * Comma-separated ids of the KMS grants this share holds after the deployment (empty when there
-   * are none, or when the list would exceed 2,000 characters; see `grantCount`).
+   * are none, or when the list would exceed 2,000 characters; see `sharedAmiKmsGrantCount`).
+   *
+   * @attribute
    */
-  public readonly grantIds: string;
+  public readonly sharedAmiKmsGrantIds: string;
 
-  /** How many KMS grants this share holds after the deployment. */
-  public readonly grantCount: string;
+  /**
+   * How many KMS grants this share holds after the deployment.
+   *
+   * @attribute
+   */
+  public readonly sharedAmiKmsGrantCount: string;
 
   /**
    * The name every KMS grant of this share carries (`cdk-shared-images/<stack>/<logical id>/<image>`),
    * to find them with `kms list-grants`.
+   *
+   * @attribute
    */
-  public readonly grantName: string;
-
-  /** The AMI id as given. */
-  public readonly imageId: string;
+  public readonly sharedAmiKmsGrantName: string;
 
   private readonly accounts: string[] = [];
   private readonly organizationArns: string[] = [];
   private readonly organizationalUnitArns: string[] = [];
   private readonly resource: CustomResource;
   private readonly keys: kms.IKey[];
-  private readonly grantKeyUsage: boolean;
+  private readonly kmsGrants: boolean;
 
   constructor(scope: Construct, id: string, props: SharedAmiProps) {
     super(scope, id);
@@ -219,12 +241,8 @@ export class SharedAmi extends Construct {
       const problem = checkAmiId(props.imageId);
       if (problem) throw new Error(`${this.node.path}: ${problem}`);
     }
-    const removal = props.removalPolicy ?? RemovalPolicy.DESTROY;
-    if (removal !== RemovalPolicy.DESTROY && removal !== RemovalPolicy.RETAIN) {
-      throw new Error(`${this.node.path}: removalPolicy ${removal} is not supported: use RemovalPolicy.DESTROY (revoke the shares) or RemovalPolicy.RETAIN (keep them)`);
-    }
-    this.imageId = props.imageId;
-    this.grantKeyUsage = props.grantKeyUsage ?? true;
+    const removal = checkRemovalPolicy(this, props.removalPolicy);
+    this.kmsGrants = props.kmsGrants ?? true;
     this.keys = props.encryptionKeys ?? [];
     for (const key of this.keys) {
       // An alias (kms.Alias is an IKey too) resolves to an ARN with ':alias/', literal or joined.
@@ -238,16 +256,16 @@ export class SharedAmi extends Construct {
     this.addOrganizationalUnitArns(...(props.organizationalUnitArns ?? []));
 
     const stack = Stack.of(this);
-    const provider = ShareProvider.of(this, {
+    const provider = ShareProvider.of(this, props.handlerOptions, {
       id: 'cdk-shared-images.SharedAmiProvider',
       shareType: 'SharedAmi',
-      smallerPolicyHint: 'declare fewer encryptionKeys, or set grantKeyUsage: false for unencrypted AMIs',
+      smallerPolicyHint: 'declare fewer encryptionKeys, or set kmsGrants: false for unencrypted AMIs',
       handler: (s, i, p) => new SharedAmiFunction(s, i, p),
       timeout: Duration.minutes(5),
       commonStatements: [new iam.PolicyStatement({ actions: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'], resources: ['*'] })],
       commonStatementsReason: 'ec2:DescribeImages and ec2:DescribeSnapshots support no resource-level permission: AWS requires "*" (read-only).',
     });
-    const grantKeyUsage = this.grantKeyUsage;
+    const kmsGrants = this.kmsGrants;
     const keys = this.keys;
 
     // AMI ARNs carry no account. A literal id is scoped to that image; a token's value can change
@@ -282,10 +300,10 @@ export class SharedAmi extends Construct {
         resources: [snapshots],
       }));
     }
-    if (grantKeyUsage) statements.push(...this.kmsStatements(stack, keys, !!props.grantAutoScalingServiceRole));
+    if (kmsGrants) statements.push(...this.kmsStatements(stack, keys, !!props.kmsGrantsForAutoScaling));
     const role = provider.attachShareRole(this, statements);
 
-    const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'AMI');
+    const guard = wireGuard(this, { ...props, removalPolicy: removal.policy }, 'AMI');
     if (props.deregistrationProtectionCooldown && props.deleteImageOnRemoval) {
       throw new Error(`${this.node.path}: deregistrationProtectionCooldown keeps EC2 from deregistering the AMI for 24 hours after protection is turned off, so deleteImageOnRemoval could not retire it on removal: drop one of the two`);
     }
@@ -298,9 +316,9 @@ export class SharedAmi extends Construct {
       OrganizationArns: Lazy.list({ produce: () => unique(this.organizationArns) }, { omitEmpty: false }),
       OrganizationalUnitArns: Lazy.list({ produce: () => unique(this.organizationalUnitArns) }, { omitEmpty: false }),
       ShareSnapshots: String(props.shareSnapshots ?? false),
-      RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
-      KmsGrants: String(grantKeyUsage),
-      AutoScalingRoleGrants: String(props.grantAutoScalingServiceRole ?? false),
+      RemovalPolicy: removal.handlerValue,
+      KmsGrants: String(kmsGrants),
+      AutoScalingRoleGrants: String(props.kmsGrantsForAutoScaling ?? false),
       DeclaredKeyArns: keys.map((k) => k.keyArn),
       ...guard,
       DeleteSnapshots: String(props.deleteSnapshotsOnRemoval ?? false),
@@ -314,15 +332,16 @@ export class SharedAmi extends Construct {
       resourceType: SHARED_AMI_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
+      removalPolicy: removal.policy,
     });
     // CloudFormation deletes the share, which runs the deletion guard, before the image, and
     // before its role (which the handler assumes to revoke).
-    if (props.imageResource) this.resource.node.addDependency(props.imageResource);
+    if (props.deletionGuard) this.resource.node.addDependency(props.deletionGuard.imageResource);
     this.resource.node.addDependency(role);
-    this.sharedImageId = this.resource.getAttString('ImageId');
-    this.grantIds = this.resource.getAttString('GrantIds');
-    this.grantCount = this.resource.getAttString('GrantCount');
-    this.grantName = this.resource.getAttString('GrantName');
+    this.sharedAmiId = this.resource.getAttString('ImageId');
+    this.sharedAmiKmsGrantIds = this.resource.getAttString('GrantIds');
+    this.sharedAmiKmsGrantCount = this.resource.getAttString('GrantCount');
+    this.sharedAmiKmsGrantName = this.resource.getAttString('GrantName');
 
     const acknowledged: Record<string, string> = {};
     if (!literal) {
@@ -333,7 +352,7 @@ export class SharedAmi extends Construct {
       acknowledged[wildcardResource(nagArn(stack, 'ec2', '', 'snapshot/*'))] =
         'Snapshot ids are known only at deploy time (read from the AMI\'s block-device mappings): createVolumePermission on the region\'s snapshots.';
     }
-    if (grantKeyUsage && keys.length === 0) {
+    if (kmsGrants && keys.length === 0) {
       const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
       acknowledged[wildcardResource(nagArn(stack, 'kms', account, 'key/*'))] =
         'The AMI\'s keys are found at deploy time (no encryptionKeys given): grants on this account\'s keys in this region, and kms:CreateGrant only to the declared accounts with the launch operations.';
@@ -417,7 +436,7 @@ export class SharedAmi extends Construct {
    * an error when organizations or OUs are recipients.
    */
   private admitOnKeys(condition: Record<string, Record<string, string[]>>): void {
-    if (!this.grantKeyUsage) return;
+    if (!this.kmsGrants) return;
     const usage = ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
     for (const key of this.keys) {
       const statements = [

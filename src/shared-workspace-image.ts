@@ -1,12 +1,13 @@
 import { Annotations, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { Construct, IConstruct } from 'constructs';
-import {
-  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties,
-} from './private/contract';
+import { Construct } from 'constructs';
+import { DeletionGuard } from './deletion-guard';
+import { ShareHandlerOptions } from './handler-options';
+import { SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties } from './private/contract';
 import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
+import { checkRemovalPolicy } from './private/removal';
 import { ACCOUNT, checkRecipient, checkWorkspaceImageId, unique } from './private/validation';
 import { SharedWorkspaceImageFunction } from './shared-workspace-image-function';
 
@@ -32,33 +33,36 @@ export interface SharedWorkspaceImageProps {
   readonly accounts?: string[];
 
   /**
-   * What happens to the shares when this construct is removed from the app, its stack is deleted,
-   * or the image is replaced: `RemovalPolicy.DESTROY` unshares exactly the accounts this construct
-   * declared; `RemovalPolicy.RETAIN` leaves the shares in place (and so never deletes the image:
-   * it cannot be combined with `deleteImageOnRemoval`). Other values are rejected.
+   * The share resource's removal policy, with aws-cdk-lib's meaning: CloudFormation applies it
+   * (`DeletionPolicy` and `UpdateReplacePolicy`) when this construct is removed from the app, its
+   * stack is deleted, or the image is replaced. `RemovalPolicy.DESTROY` unshares exactly the
+   * accounts this construct shared; `RemovalPolicy.RETAIN` leaves the shares in place (also when
+   * the stack's creation rolls back; so it never deletes the image and cannot be combined with
+   * `deleteImageOnRemoval`); `RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE` leaves them in place
+   * except when the creation that made them rolls back. `RemovalPolicy.SNAPSHOT` is a synth-time
+   * error.
    *
    * @default RemovalPolicy.DESTROY
    */
   readonly removalPolicy?: RemovalPolicy;
 
   /**
-   * The resource in this app that creates the image (for example a custom resource that calls
-   * `CreateWorkspaceImage`), when the app owns the image's lifetime. The share then depends on it,
-   * so CloudFormation deletes the share before the image, and the share's Delete guards the image:
-   * after unsharing the accounts of this construct, it fails (and so stops the image's deletion)
-   * while any other account still holds a share, naming those accounts.
+   * Guard the image, when this app owns its lifetime: `DeletionGuard.beforeDeleting(resource)`
+   * names the resource that creates it (for example a custom resource that calls
+   * `CreateWorkspaceImage`). The share then depends on it, so CloudFormation deletes the share
+   * before the image, and the share's Delete, after unsharing the accounts of this construct,
+   * fails (and so stops the image's deletion) while any other account still holds a share, naming
+   * those accounts.
    *
-   * @default - the image's lifetime is not managed by this app: no guard (unless
-   *   `deleteImageOnRemoval` is set)
+   * @default - no guard, unless `deleteImageOnRemoval` is set
    */
-  readonly imageResource?: IConstruct;
+  readonly deletionGuard?: DeletionGuard;
 
   /**
    * Delete the image (`DeleteWorkspaceImage`) when this construct is removed, its stack is deleted
    * or the image is replaced: after unsharing the accounts of this construct, and only when no other
    * account still holds a share (otherwise the Delete fails, naming those accounts and deleting
-   * nothing). An image already gone counts as deleted. Cannot be combined with
-   * `RemovalPolicy.RETAIN`. Bundles built from the image must be deleted first (AWS refuses
+   * nothing). An image already gone counts as deleted. Needs `RemovalPolicy.DESTROY`. Bundles built from the image must be deleted first (AWS refuses
    * otherwise).
    *
    * @default false
@@ -66,7 +70,7 @@ export interface SharedWorkspaceImageProps {
   readonly deleteImageOnRemoval?: boolean;
 
   /**
-   * When this construct's removal guards the image (`imageResource` or `deleteImageOnRemoval`),
+   * When this construct's removal guards the image (`deletionGuard` or `deleteImageOnRemoval`),
    * unshare every account that still holds a share, including shares made outside this construct,
    * instead of refusing the deletion.
    *
@@ -84,6 +88,15 @@ export interface SharedWorkspaceImageProps {
    * @default false
    */
   readonly takeOverExistingShares?: boolean;
+
+  /**
+   * Settings of the handler that serves every `SharedWorkspaceImage` of this stack (log retention
+   * and removal). Every `SharedWorkspaceImage` of the stack must give the same settings (leaving
+   * them out means the defaults).
+   *
+   * @default - logs kept three months, deleted with the stack
+   */
+  readonly handlerOptions?: ShareHandlerOptions;
 }
 
 /**
@@ -114,11 +127,10 @@ export class SharedWorkspaceImage extends Construct {
   /**
    * The shared image's id, available once the shares are in place: reference it (instead of the
    * raw id) to make a consumer wait for the share.
+   *
+   * @attribute
    */
-  public readonly sharedImageId: string;
-
-  /** The WorkSpaces image id as given. */
-  public readonly imageId: string;
+  public readonly sharedWorkspaceImageId: string;
 
   private readonly accounts: string[] = [];
   private readonly resource: CustomResource;
@@ -130,15 +142,11 @@ export class SharedWorkspaceImage extends Construct {
       const problem = checkWorkspaceImageId(props.imageId);
       if (problem) throw new Error(`${this.node.path}: ${problem}`);
     }
-    const removal = props.removalPolicy ?? RemovalPolicy.DESTROY;
-    if (removal !== RemovalPolicy.DESTROY && removal !== RemovalPolicy.RETAIN) {
-      throw new Error(`${this.node.path}: removalPolicy ${removal} is not supported: use RemovalPolicy.DESTROY (unshare) or RemovalPolicy.RETAIN (keep the shares)`);
-    }
-    this.imageId = props.imageId;
+    const removal = checkRemovalPolicy(this, props.removalPolicy);
     this.addAccounts(...(props.accounts ?? []));
 
     const stack = Stack.of(this);
-    const provider = ShareProvider.of(this, {
+    const provider = ShareProvider.of(this, props.handlerOptions, {
       id: 'cdk-shared-images.SharedWorkspaceImageProvider',
       shareType: 'SharedWorkspaceImage',
       handler: (s, i, p) => new SharedWorkspaceImageFunction(s, i, p),
@@ -148,7 +156,7 @@ export class SharedWorkspaceImage extends Construct {
       waiter: WAITER,
     });
 
-    const guard = wireGuard(this, { ...props, removalPolicy: removal }, 'WorkSpaces image');
+    const guard = wireGuard(this, { ...props, removalPolicy: removal.policy }, 'WorkSpaces image');
     // A literal id is scoped to that image. A token's value can change between deployments, and the
     // old image's shares must still be revoked by the old resource's Delete, so a token gets this
     // account's images in this region (only their owner can change their permissions anyway).
@@ -162,7 +170,7 @@ export class SharedWorkspaceImage extends Construct {
     const properties: SharedWorkspaceImageResourceProperties = {
       ImageId: props.imageId,
       Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
-      RemovalPolicy: removal === RemovalPolicy.RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE,
+      RemovalPolicy: removal.handlerValue,
       ...guard,
       ...(props.takeOverExistingShares ? { TakeOverExistingShares: 'true' } : {}),
       ShareRoleArn: role.roleArn,
@@ -171,13 +179,14 @@ export class SharedWorkspaceImage extends Construct {
       resourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
+      removalPolicy: removal.policy,
     });
     // CloudFormation deletes the share, which runs the deletion guard, before the image, and
     // before its role (which the handler assumes to unshare).
-    if (props.imageResource) this.resource.node.addDependency(props.imageResource);
+    if (props.deletionGuard) this.resource.node.addDependency(props.deletionGuard.imageResource);
     this.resource.node.addDependency(role);
     const deleteImage = guard.DeleteImage === 'true';
-    this.sharedImageId = this.resource.getAttString('ImageId');
+    this.sharedWorkspaceImageId = this.resource.getAttString('ImageId');
 
     if (!literal) {
       const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;

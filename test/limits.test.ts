@@ -16,12 +16,12 @@ function stack(props: { suppressTemplateIndentation?: boolean } = {}): Stack {
   return new Stack(new App(), 'Golden', { env: { account: '123456789012', region: 'eu-west-1' }, ...props });
 }
 
-function amis(s: Stack, n: number, grantKeyUsage = true): void {
+function amis(s: Stack, n: number, kmsGrants = true): void {
   for (let i = 0; i < n; i++) {
     new SharedAmi(s, `Ami${i}`, {
       imageId: `ami-${(0x10000000 + i).toString(16)}`,
       accounts: ['111111111111', '222222222222'],
-      grantKeyUsage,
+      kmsGrants,
     });
   }
 }
@@ -49,24 +49,24 @@ describe('each share role\'s inline policy stays under IAM\'s 10,240 characters 
 
   test('close to the cap: a warning that names the share, the count, the stack and the fix', () => {
     const s = stack();
-    new SharedAmi(s, 'ManyKeys', { imageId: 'ami-12345678', accounts: ACCOUNTS, grantAutoScalingServiceRole: true, encryptionKeys: keys(s, 35) });
+    new SharedAmi(s, 'ManyKeys', { imageId: 'ami-12345678', accounts: ACCOUNTS, kmsGrantsForAutoScaling: true, encryptionKeys: keys(s, 35) });
     Template.fromStack(s);
     expect(limitWarnings(s)).toEqual([expect.stringMatching(
-      /^SharedAmi Golden\/ManyKeys needs about (9,[3-9]\d\d|10,[0-2]\d\d) characters of inline policy on its role in stack Golden, close to IAM's 10,240 per role: declare fewer encryptionKeys, or set grantKeyUsage: false for unencrypted AMIs\.$/,
+      /^SharedAmi Golden\/ManyKeys needs about (9,[3-9]\d\d|10,[0-2]\d\d) characters of inline policy on its role in stack Golden, close to IAM's 10,240 per role: declare fewer encryptionKeys, or set kmsGrants: false for unencrypted AMIs\.$/,
     )]);
   });
 
   test('over the cap: synth fails before anything is deployed, in one sentence', () => {
     const s = stack();
-    new SharedAmi(s, 'ManyKeys', { imageId: 'ami-12345678', accounts: ACCOUNTS, grantAutoScalingServiceRole: true, encryptionKeys: keys(s, 40) });
+    new SharedAmi(s, 'ManyKeys', { imageId: 'ami-12345678', accounts: ACCOUNTS, kmsGrantsForAutoScaling: true, encryptionKeys: keys(s, 40) });
     expect(() => Template.fromStack(s)).toThrow(
-      /\[Golden\/cdk-shared-images\.Limits\] SharedAmi Golden\/ManyKeys needs about 10,\d{3} characters of inline policy on its role in stack Golden, over IAM's 10,240 per role: declare fewer encryptionKeys, or set grantKeyUsage: false for unencrypted AMIs\./,
+      /\[Golden\/cdk-shared-images\.Limits\] SharedAmi Golden\/ManyKeys needs about 10,\d{3} characters of inline policy on its role in stack Golden, over IAM's 10,240 per role: declare fewer encryptionKeys, or set kmsGrants: false for unencrypted AMIs\./,
     );
   });
 
   test('the count is what IAM counts, with the longest partition and region names where the template leaves them open', () => {
     const s = new Stack(new App(), 'Golden'); // environment-agnostic: partition, region and account are tokens
-    new SharedAmi(s, 'Share', { imageId: 'ami-12345678', accounts: ACCOUNTS, grantAutoScalingServiceRole: true, shareSnapshots: true });
+    new SharedAmi(s, 'Share', { imageId: 'ami-12345678', accounts: ACCOUNTS, kmsGrantsForAutoScaling: true, shareSnapshots: true });
     const t = Template.fromStack(s);
     const [, role] = Object.entries(t.findResources('AWS::IAM::Role')).find(([id]) => id.startsWith('ShareRole'))!;
     const doc = role.Properties.Policies[0].PolicyDocument;
@@ -81,7 +81,7 @@ describe('each share role\'s inline policy stays under IAM\'s 10,240 characters 
   test('past 25 accounts the grantee condition is a pattern, so a share of 1,000 accounts costs no more than one of 25', () => {
     const size = (accounts: string[]) => {
       const s = stack();
-      new SharedAmi(s, 'Share', { imageId: 'ami-12345678', accounts, grantAutoScalingServiceRole: true });
+      new SharedAmi(s, 'Share', { imageId: 'ami-12345678', accounts, kmsGrantsForAutoScaling: true });
       const [, role] = Object.entries(Template.fromStack(s).findResources('AWS::IAM::Role')).find(([id]) => id.startsWith('ShareRole'))!;
       return policyChars(role.Properties.Policies[0].PolicyDocument);
     };
@@ -150,7 +150,7 @@ describe('the stack stays under CloudFormation\'s 500 resources and 1 MB templat
       new SharedAmi(s, `Golden${i}`, {
         imageId: `ami-${(0x10000000 + i).toString(16)}00000000f`,
         accounts: ACCOUNTS.slice(0, 20),
-        grantAutoScalingServiceRole: i % heavy === 1,
+        kmsGrantsForAutoScaling: i % heavy === 1,
         shareSnapshots: i % heavy === 1,
       });
     }

@@ -17,7 +17,7 @@ function catalogue(nAmi: number, nWsi: number, suppressTemplateIndentation: bool
       imageId: `ami-${(0x10000000 + i).toString(16)}00000000f`,
       accounts: accounts(i),
       shareSnapshots: i % 10 === 1,
-      grantAutoScalingServiceRole: i % 10 === 1,
+      kmsGrantsForAutoScaling: i % 10 === 1,
       ...(i % 10 === 3 ? { organizationArns: ['arn:aws:organizations::999999999999:organization/o-exampleorg1'], encryptionKeys: [keys[i % 4]] } : {}),
     });
   }

@@ -3,7 +3,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { SharedAmi } from '../src';
+import { DeletionGuard, SharedAmi } from '../src';
 import { nagFindings } from './nag';
 import { SHARED_AMI_PROPERTY_KEYS, SHARED_AMI_RESOURCE_TYPE } from '../src/private/contract';
 
@@ -79,12 +79,6 @@ describe('SharedAmi resource properties', () => {
     t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { ImageId: 'ami-0fedcba9876543210', TakeOverExistingShares: 'true' });
   });
 
-  test('RemovalPolicy.RETAIN tells the handler to keep the shares', () => {
-    const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.RETAIN });
-    Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { RemovalPolicy: 'retain' });
-  });
-
   test('addAccounts / addOrganizationArns / addOrganizationalUnitArns after construction reach the resource', () => {
     const s = stack();
     const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
@@ -113,16 +107,15 @@ describe('SharedAmi resource properties', () => {
   test('a token image id passes synth and reaches the handler unresolved', () => {
     const s = stack();
     const id = ssm.StringParameter.valueForStringParameter(s, '/golden/ami');
-    const share = new SharedAmi(s, 'Share', { imageId: id, accounts: ['111111111111'] });
+    new SharedAmi(s, 'Share', { imageId: id, accounts: ['111111111111'] });
     const props = Object.values(Template.fromStack(s).findResources(SHARED_AMI_RESOURCE_TYPE))[0].Properties;
     expect(props.ImageId).toEqual({ Ref: expect.stringMatching(/^SsmParameterValuegoldenami/) });
-    expect(share.imageId).toBe(id);
   });
 
-  test('sharedImageId is the resource attribute, so consumers wait for the share', () => {
+  test('sharedAmiId is the resource attribute, so consumers wait for the share', () => {
     const s = stack();
     const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
-    new ssm.StringParameter(s, 'Out', { stringValue: share.sharedImageId });
+    new ssm.StringParameter(s, 'Out', { stringValue: share.sharedAmiId });
     const logicalId = Object.keys(Template.fromStack(s).findResources(SHARED_AMI_RESOURCE_TYPE))[0];
     Template.fromStack(s).hasResourceProperties('AWS::SSM::Parameter', { Value: { 'Fn::GetAtt': [logicalId, 'ImageId'] } });
   });
@@ -162,7 +155,7 @@ describe('one provider per stack', () => {
 describe('IAM: one role per share, holding only that share\'s permissions', () => {
   test('launch permissions are scoped to the literal image ARN; Describe* (no resource-level support) sits on the handler role', () => {
     const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], kmsGrants: false });
     const t = Template.fromStack(s);
     const roles = shareRoles(t);
     expect(roles).toHaveLength(1);
@@ -206,7 +199,7 @@ describe('IAM: one role per share, holding only that share\'s permissions', () =
 
   test('snapshot permissions only when shareSnapshots, scoped to the region\'s snapshots', () => {
     const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], shareSnapshots: true, grantKeyUsage: false });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], shareSnapshots: true, kmsGrants: false });
     const policy = sharePolicy(Template.fromStack(s));
     expect(policy.Statement).toHaveLength(2);
     expect(policy.Statement[1]).toEqual({
@@ -299,7 +292,7 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
   test('declared keys scope the KMS permissions to those keys; the Auto Scaling option adds each account\'s service-linked role as grantee', () => {
     const s = stack();
     const key = new kms.Key(s, 'GoldenKey', { enableKeyRotation: true });
-    const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], encryptionKeys: [key], grantAutoScalingServiceRole: true });
+    const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], encryptionKeys: [key], kmsGrantsForAutoScaling: true });
     share.addAccounts('222222222222');
     const t = Template.fromStack(s);
     const keyArn = { 'Fn::GetAtt': [Object.keys(t.findResources('AWS::KMS::Key'))[0], 'Arn'] };
@@ -320,9 +313,9 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
     expect(create.Condition.StringLike['kms:GranteePrincipal']).toEqual(grantees(root('*')));
   });
 
-  test('grantKeyUsage: false sends KmsGrants "false" and holds no KMS permission', () => {
+  test('kmsGrants: false sends KmsGrants "false" and holds no KMS permission', () => {
     const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], kmsGrants: false });
     const t = Template.fromStack(s);
     t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { KmsGrants: 'false' });
     expect(kmsStatements(t)).toEqual([]);
@@ -384,9 +377,9 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
     const s = stack();
     const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
     const logicalId = Object.keys(Template.fromStack(s).findResources(SHARED_AMI_RESOURCE_TYPE))[0];
-    expect(s.resolve(share.grantIds)).toEqual({ 'Fn::GetAtt': [logicalId, 'GrantIds'] });
-    expect(s.resolve(share.grantCount)).toEqual({ 'Fn::GetAtt': [logicalId, 'GrantCount'] });
-    expect(s.resolve(share.grantName)).toEqual({ 'Fn::GetAtt': [logicalId, 'GrantName'] });
+    expect(s.resolve(share.sharedAmiKmsGrantIds)).toEqual({ 'Fn::GetAtt': [logicalId, 'GrantIds'] });
+    expect(s.resolve(share.sharedAmiKmsGrantCount)).toEqual({ 'Fn::GetAtt': [logicalId, 'GrantCount'] });
+    expect(s.resolve(share.sharedAmiKmsGrantName)).toEqual({ 'Fn::GetAtt': [logicalId, 'GrantName'] });
   });
 
   test('an imported key is fine for account recipients: it only scopes the permissions', () => {
@@ -400,7 +393,7 @@ describe('KMS: grants to account recipients, key policy for organizations', () =
     const s = stack();
     const key = new kms.Key(s, 'GoldenKey', { enableKeyRotation: true });
     new SharedAmi(s, 'Declared', { imageId: AMI, accounts: ['111111111111'], organizationArns: [ORG], encryptionKeys: [key] });
-    new SharedAmi(s, 'Discovered', { imageId: 'ami-0fedcba9876543210', accounts: ['111111111111'], grantAutoScalingServiceRole: true });
+    new SharedAmi(s, 'Discovered', { imageId: 'ami-0fedcba9876543210', accounts: ['111111111111'], kmsGrantsForAutoScaling: true });
     expect(nagFindings(s)).toEqual([]);
   });
 });
@@ -409,14 +402,14 @@ describe('deletion guard (retiring an image)', () => {
   test('an image created in the app: the share depends on it and tells the handler to guard', () => {
     const s = stack();
     const image = new CfnResource(s, 'GoldenImage', { type: 'AWS::ImageBuilder::Image', properties: {} });
-    new SharedAmi(s, 'Share', { imageId: image.getAtt('ImageId').toString(), accounts: ['111111111111'], imageResource: image });
+    new SharedAmi(s, 'Share', { imageId: image.getAtt('ImageId').toString(), accounts: ['111111111111'], deletionGuard: DeletionGuard.beforeDeleting(image) });
     const t = Template.fromStack(s);
     const share = Object.values(t.findResources(SHARED_AMI_RESOURCE_TYPE))[0];
     expect(share.DependsOn).toContain('GoldenImage');
     expect(share.Properties).toMatchObject({ GuardImage: 'true', DeleteImage: 'false', DeleteSnapshots: 'false', ForceUnshare: 'false' });
   });
 
-  test('without imageResource or deleteImageOnRemoval there is no guard', () => {
+  test('without deletionGuard or deleteImageOnRemoval there is no guard', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
     Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { GuardImage: 'false', DeleteImage: 'false' });
@@ -427,7 +420,7 @@ describe('deletion guard (retiring an image)', () => {
     new SharedAmi(s, 'Share', {
       imageId: AMI,
       accounts: ['111111111111'],
-      grantKeyUsage: false,
+      kmsGrants: false,
       deleteImageOnRemoval: true,
       deleteSnapshotsOnRemoval: true,
       forceUnshareOnRemoval: true,
@@ -443,7 +436,7 @@ describe('deletion guard (retiring an image)', () => {
 
   test('no deregister permission without deleteImageOnRemoval', () => {
     const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], kmsGrants: false });
     const actions = sharePolicy(Template.fromStack(s)).Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());
     expect(actions).not.toContain('ec2:DeregisterImage');
     expect(actions).not.toContain('ec2:DeleteSnapshot');
@@ -455,10 +448,10 @@ describe('deletion guard (retiring an image)', () => {
     })).toThrow(/Golden\/Share: removalPolicy RETAIN keeps the shares, so the AMI cannot be deleted on removal/);
   });
 
-  test('RETAIN with imageResource, and forceUnshareOnRemoval without a guard, are warned about', () => {
+  test('RETAIN with deletionGuard, and forceUnshareOnRemoval without a guard, are warned about', () => {
     const s = stack();
     const image = new CfnResource(s, 'GoldenImage', { type: 'AWS::ImageBuilder::Image', properties: {} });
-    new SharedAmi(s, 'Kept', { imageId: AMI, accounts: ['111111111111'], imageResource: image, removalPolicy: RemovalPolicy.RETAIN });
+    new SharedAmi(s, 'Kept', { imageId: AMI, accounts: ['111111111111'], deletionGuard: DeletionGuard.beforeDeleting(image), removalPolicy: RemovalPolicy.RETAIN });
     new SharedAmi(s, 'Forced', { imageId: AMI, accounts: ['111111111111'], forceUnshareOnRemoval: true });
     const annotations = Annotations.fromStack(s);
     annotations.hasWarning('/Golden/Kept', Match.stringLikeRegexp('the deletion guard does not run: Golden/GoldenImage can delete the AMI'));
@@ -478,7 +471,7 @@ describe('synth-time validation', () => {
     ['account id', { imageId: AMI, accounts: ['12345'] }, /Golden\/Bad: accounts: "12345" is not a valid account id/],
     ['organization ARN', { imageId: AMI, organizationArns: ['o-exampleorg1'] }, /organizationArns: "o-exampleorg1" is not a valid organization ARN/],
     ['OU ARN', { imageId: AMI, organizationalUnitArns: [ORG] }, /organizationalUnitArns: .* is not a valid organizational unit ARN/],
-    ['removal policy', { imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.SNAPSHOT }, /removalPolicy snapshot is not supported/],
+    ['removal policy', { imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.SNAPSHOT }, /^Golden\/Bad: removalPolicy SNAPSHOT is not supported: a share has no snapshot/],
   ])('rejects a bad %s, naming the construct path and the value', (_name, props, message) => {
     expect(() => new SharedAmi(stack(), 'Bad', props)).toThrow(message);
   });
@@ -497,7 +490,7 @@ describe('synth-time validation', () => {
   test('more than 1,000 recipients synthesizes with a warning: AWS lets users raise the quota, so AWS decides', () => {
     const s = stack();
     const accounts = Array.from({ length: 1001 }, (_, i) => String(100000000000 + i));
-    new SharedAmi(s, 'Big', { imageId: AMI, accounts, grantKeyUsage: false });
+    new SharedAmi(s, 'Big', { imageId: AMI, accounts, kmsGrants: false });
     expect(() => Template.fromStack(s)).not.toThrow();
     Annotations.fromStack(s).hasWarning('/Golden/Big', Match.stringLikeRegexp("1001 recipients exceed AWS's default AMI sharing quota of 1000: the deployment fails unless the quota was raised"));
   });
@@ -505,7 +498,7 @@ describe('synth-time validation', () => {
   test('exactly 1,000 recipients: no warning', () => {
     const s = stack();
     const accounts = Array.from({ length: 1000 }, (_, i) => String(100000000000 + i));
-    new SharedAmi(s, 'Big', { imageId: AMI, accounts, grantKeyUsage: false });
+    new SharedAmi(s, 'Big', { imageId: AMI, accounts, kmsGrants: false });
     expect(() => Template.fromStack(s)).not.toThrow();
     Annotations.fromStack(s).hasNoWarning('/Golden/Big', Match.stringLikeRegexp('sharing quota'));
   });
@@ -549,7 +542,7 @@ describe('cdk-nag AwsSolutions', () => {
 describe('deregistration protection', () => {
   test('on by default: the share may turn protection on and off on exactly its image', () => {
     const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], kmsGrants: false });
     const [first] = sharePolicy(Template.fromStack(s)).Statement;
     expect(first.Action).toEqual(expect.arrayContaining(['ec2:EnableImageDeregistrationProtection', 'ec2:DisableImageDeregistrationProtection']));
     expect(first.Resource).toEqual({ 'Fn::Sub': `arn:\${AWS::Partition}:ec2:eu-west-1::image/${AMI}` });
@@ -557,7 +550,7 @@ describe('deregistration protection', () => {
 
   test('opted out: no protection permission, and the handler is told', () => {
     const s = stack();
-    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], grantKeyUsage: false, deregistrationProtection: false });
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'], kmsGrants: false, deregistrationProtection: false });
     const t = Template.fromStack(s);
     t.hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, { DeregistrationProtection: 'false' });
     const actions = sharePolicy(t).Statement.flatMap((st: { Action: string | string[] }) => [st.Action].flat());

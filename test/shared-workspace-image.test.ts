@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { nagFindings } from './nag';
 import { PENDING_WAIT_LIMIT_MINUTES } from '../lambda/workspaces/plan';
+import { DeletionGuard } from '../src/deletion-guard';
 import { SHARED_AMI_RESOURCE_TYPE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE } from '../src/private/contract';
 import { SharedAmi } from '../src/shared-ami';
 import { SharedWorkspaceImage } from '../src/shared-workspace-image';
@@ -55,12 +56,6 @@ describe('SharedWorkspaceImage resource properties', () => {
     expect(props).toMatchObject({ ImageId: WSI, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false' });
   });
 
-  test('RemovalPolicy.RETAIN tells the handler to keep the shares', () => {
-    const s = stack();
-    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN });
-    Template.fromStack(s).hasResourceProperties(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, { RemovalPolicy: 'retain' });
-  });
-
   test('addAccounts after construction reaches the resource; the list can start empty', () => {
     const s = stack();
     const share = new SharedWorkspaceImage(s, 'Share', { imageId: WSI });
@@ -80,10 +75,9 @@ describe('SharedWorkspaceImage resource properties', () => {
   test('a token image id passes synth and reaches the handler unresolved', () => {
     const s = stack();
     const id = ssm.StringParameter.valueForStringParameter(s, '/golden/wsi');
-    const share = new SharedWorkspaceImage(s, 'Share', { imageId: id, accounts: [A] });
+    new SharedWorkspaceImage(s, 'Share', { imageId: id, accounts: [A] });
     const props = Object.values(Template.fromStack(s).findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE))[0].Properties;
     expect(props.ImageId).toEqual({ Ref: expect.stringMatching(/^SsmParameterValuegoldenwsi/) });
-    expect(share.imageId).toBe(id);
   });
 
   test('token accounts pass synth unvalidated', () => {
@@ -94,10 +88,10 @@ describe('SharedWorkspaceImage resource properties', () => {
     expect(props.Accounts).toEqual([{ Ref: expect.stringMatching(/^SsmParameterValueconsumeraccount/) }]);
   });
 
-  test('sharedImageId is the resource attribute, so consumers wait for the share', () => {
+  test('sharedWorkspaceImageId is the resource attribute, so consumers wait for the share', () => {
     const s = stack();
     const share = new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
-    new ssm.StringParameter(s, 'Out', { stringValue: share.sharedImageId });
+    new ssm.StringParameter(s, 'Out', { stringValue: share.sharedWorkspaceImageId });
     const t = Template.fromStack(s);
     const logicalId = Object.keys(t.findResources(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE))[0];
     t.hasResourceProperties('AWS::SSM::Parameter', { Value: { 'Fn::GetAtt': [logicalId, 'ImageId'] } });
@@ -266,7 +260,7 @@ describe('synth-time validation', () => {
     ['image id (an AMI)', { imageId: 'ami-0123456789abcdef0', accounts: [A] }, /is not a WorkSpaces image id/],
     ['image id (too long)', { imageId: `wsi-${'a'.repeat(64)}`, accounts: [A] }, /is not a WorkSpaces image id/],
     ['account id', { imageId: WSI, accounts: ['12345'] }, /Golden\/Bad: accounts: "12345" is not a valid account id/],
-    ['removal policy', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.SNAPSHOT }, /Golden\/Bad: removalPolicy snapshot is not supported/],
+    ['removal policy', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.SNAPSHOT }, /^Golden\/Bad: removalPolicy SNAPSHOT is not supported: a share has no snapshot to take; use RemovalPolicy.DESTROY \(revoke\), RETAIN or RETAIN_ON_UPDATE_OR_DELETE \(keep the shares\)$/],
   ])('rejects a bad %s, naming the construct path and the value', (_name, props, message) => {
     expect(() => new SharedWorkspaceImage(stack(), 'Bad', props)).toThrow(message);
   });
@@ -317,26 +311,26 @@ describe('removal and the deletion guard', () => {
     expect({ GuardImage: props.GuardImage, DeleteImage: props.DeleteImage, ForceUnshare: props.ForceUnshare }).toEqual(expected);
   });
 
-  test('imageResource: the share guards the image but does not delete it, and depends on the resource that creates it', () => {
+  test('deletionGuard: the share guards the image but does not delete it, and depends on the resource that creates it', () => {
     const s = stack();
     const image = imageCreator(s);
-    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], imageResource: image, forceUnshareOnRemoval: true });
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deletionGuard: DeletionGuard.beforeDeleting(image), forceUnshareOnRemoval: true });
     const share = shareResource(Template.fromStack(s));
     expect(share.Properties).toMatchObject({ GuardImage: 'true', DeleteImage: 'false', ForceUnshare: 'true' });
     // a literal image id: no reference, so only this DependsOn makes CloudFormation delete the share (the guard) first
     expect(share.DependsOn).toContain(logicalIdOf(s, image));
   });
 
-  test('imageResource with the image id as its attribute: the explicit dependency is there too', () => {
+  test('deletionGuard with the image id as its attribute: the explicit dependency is there too', () => {
     const s = stack();
     const image = imageCreator(s);
-    new SharedWorkspaceImage(s, 'Share', { imageId: image.getAttString('ImageId'), accounts: [A], imageResource: image, deleteImageOnRemoval: true });
+    new SharedWorkspaceImage(s, 'Share', { imageId: image.getAttString('ImageId'), accounts: [A], deletionGuard: DeletionGuard.beforeDeleting(image), deleteImageOnRemoval: true });
     const share = shareResource(Template.fromStack(s));
     expect(share.Properties.ImageId).toEqual({ 'Fn::GetAtt': [logicalIdOf(s, image), 'ImageId'] });
     expect(share.DependsOn).toContain(logicalIdOf(s, image));
   });
 
-  test('without imageResource the share depends on nothing but its own role', () => {
+  test('without deletionGuard the share depends on nothing but its own role', () => {
     const s = stack();
     imageCreator(s);
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], deleteImageOnRemoval: true });
@@ -366,12 +360,12 @@ describe('removal and the deletion guard', () => {
 
   test.each([
     ['the default', {}],
-    ['imageResource alone (the image is another resource\'s to delete)', { imageResource: true }],
+    ['a deletionGuard alone (the image is another resource\'s to delete)', { guarded: true }],
     ['forceUnshareOnRemoval', { forceUnshareOnRemoval: true }],
   ])('no DeleteWorkspaceImage permission with %s', (_name, options) => {
     const s = stack();
-    const { imageResource, ...rest } = options as { imageResource?: boolean };
-    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], ...rest, ...(imageResource ? { imageResource: imageCreator(s) } : {}) });
+    const { guarded, ...rest } = options as { guarded?: boolean };
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], ...rest, ...(guarded ? { deletionGuard: DeletionGuard.beforeDeleting(imageCreator(s)) } : {}) });
     const t = Template.fromStack(s);
     expect(deleteStatements(t)).toEqual([]);
     expect(JSON.stringify(t.toJSON())).not.toContain('DeleteWorkspaceImage');
@@ -388,15 +382,20 @@ describe('removal and the deletion guard', () => {
     expect(roleId(true)).toEqual(roleId(true));
   });
 
+  test('RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE with deleteImageOnRemoval is a synth error too', () => {
+    expect(() => new SharedWorkspaceImage(stack(), 'Bad', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, deleteImageOnRemoval: true }))
+      .toThrow(/^Golden\/Bad: removalPolicy RETAIN_ON_UPDATE_OR_DELETE keeps the shares, so the WorkSpaces image cannot be deleted on removal/);
+  });
+
   test('RemovalPolicy.RETAIN with deleteImageOnRemoval is a synth error naming the path', () => {
     expect(() => new SharedWorkspaceImage(stack(), 'Bad', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN, deleteImageOnRemoval: true }))
       .toThrow(/^Golden\/Bad: removalPolicy RETAIN keeps the shares, so the WorkSpaces image cannot be deleted on removal: drop deleteImageOnRemoval or use RemovalPolicy\.DESTROY$/);
   });
 
-  test('RemovalPolicy.RETAIN without deleting the image is accepted: the handler keeps the shares and deletes nothing', () => {
+  test('RemovalPolicy.RETAIN without deleting the image is accepted: CloudFormation keeps the share, the image is not deleted', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A], removalPolicy: RemovalPolicy.RETAIN, deleteImageOnRemoval: false });
-    expect(shareResource(Template.fromStack(s)).Properties).toMatchObject({ RemovalPolicy: 'retain', DeleteImage: 'false' });
+    expect(shareResource(Template.fromStack(s))).toMatchObject({ DeletionPolicy: 'Retain', Properties: { DeleteImage: 'false' } });
   });
 });
 
@@ -418,7 +417,7 @@ describe('cdk-nag AwsSolutions', () => {
     new SharedWorkspaceImage(s, 'ByToken', {
       imageId: ssm.StringParameter.valueForStringParameter(s, '/golden/wsi'), accounts: [B], deleteImageOnRemoval: true, forceUnshareOnRemoval: true,
     });
-    new SharedWorkspaceImage(s, 'Created', { imageId: image.getAttString('ImageId'), accounts: [B], imageResource: image });
+    new SharedWorkspaceImage(s, 'Created', { imageId: image.getAttString('ImageId'), accounts: [B], deletionGuard: DeletionGuard.beforeDeleting(image) });
     expect(nagFindings(s)).toEqual([]);
   });
 

@@ -1,10 +1,11 @@
 import * as crypto from 'crypto';
-import { CfnElement, Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
+import { CfnElement, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { ShareHandlerOptions } from '../handler-options';
 import { SHARE_ROLE_PATH_PREFIX } from './contract';
 import { StackLimits } from './limits';
 import { acknowledgeNag, nagGetAttArn, subArn, wildcardResource } from './nag';
@@ -42,17 +43,38 @@ export interface ShareProviderWaiter {
   readonly totalTimeout: Duration;
 }
 
+/** The handler settings with their defaults filled in (README, "Handler settings"). */
+interface HandlerSettings {
+  readonly logRetention: logs.RetentionDays;
+  readonly logRemovalPolicy: RemovalPolicy;
+}
+
+function settingsOf(options: ShareHandlerOptions | undefined): HandlerSettings {
+  return {
+    logRetention: options?.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    logRemovalPolicy: options?.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+  };
+}
+
 /**
  * One handler Lambda and one Provider framework per stack and construct type, however many shares
  * the stack holds: found again through `Stack.of(scope).node.tryFindChild`, never a static cache
- * (which would leak across apps and tests).
+ * (which would leak across apps and tests). The first share of the type sets the handler's
+ * settings; a later share of the same stack and type that gives different settings is a
+ * synth-time error naming both shares.
  */
 export class ShareProvider extends Construct {
-  public static of(scope: Construct, options: ShareProviderOptions): ShareProvider {
-    const stack = Stack.of(scope);
-    const existing = stack.node.tryFindChild(options.id);
-    if (existing) return existing as ShareProvider;
-    return new ShareProvider(stack, options);
+  public static of(share: Construct, handlerOptions: ShareHandlerOptions | undefined, options: ShareProviderOptions): ShareProvider {
+    const stack = Stack.of(share);
+    const settings = settingsOf(handlerOptions);
+    const existing = stack.node.tryFindChild(options.id) as ShareProvider | undefined;
+    if (!existing) return new ShareProvider(stack, options, settings, share.node.path);
+    const differs = (Object.keys(settings) as (keyof HandlerSettings)[]).filter((k) => settings[k] !== existing.settings[k]);
+    if (differs.length > 0) {
+      const show = (s: HandlerSettings): string => differs.map((k) => `${k} ${s[k]}`).join(', ');
+      throw new Error(`${share.node.path}: handlerOptions (${show(settings)}) differ from those of ${existing.settingsFrom} (${show(existing.settings)}): one handler serves every ${options.shareType} of stack ${stack.node.path}, so give all of them the same handlerOptions (or none)`);
+    }
+    return existing;
   }
 
   public readonly handler: lambda.Function;
@@ -65,13 +87,21 @@ export class ShareProvider extends Construct {
    */
   public readonly rolePath: string;
   private readonly limits: StackLimits;
+  private readonly settings: HandlerSettings;
+  /** The path of the share whose handlerOptions made this provider, for the mismatch error. */
+  private readonly settingsFrom: string;
 
-  private constructor(scope: Stack, options: ShareProviderOptions) {
+  private constructor(scope: Stack, options: ShareProviderOptions, settings: HandlerSettings, settingsFrom: string) {
     super(scope, options.id);
+    this.settings = settings;
+    this.settingsFrom = settingsFrom;
     this.limits = StackLimits.of(scope);
     this.limits.registerProvider(this, options);
     this.rolePath = subArn(scope, `${SHARE_ROLE_PATH_PREFIX}\${AWS::Region}/\${AWS::StackName}/${options.shareType}/`);
-    const logGroup = new logs.LogGroup(this, 'HandlerLogs', { retention: logs.RetentionDays.THREE_MONTHS });
+    const logGroup = new logs.LogGroup(this, 'HandlerLogs', { retention: settings.logRetention, removalPolicy: settings.logRemovalPolicy });
+    // The Provider framework's functions log to a group of the stack too, so nothing is left
+    // behind that the settings do not cover.
+    const frameworkLogGroup = new logs.LogGroup(this, 'FrameworkLogs', { retention: settings.logRetention, removalPolicy: settings.logRemovalPolicy });
     this.role = new iam.Role(this, 'HandlerRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `Runs the ${options.id} custom-resource handler`,
@@ -92,6 +122,7 @@ export class ShareProvider extends Construct {
     });
     this.provider = new cr.Provider(this, 'Provider', {
       onEventHandler: this.handler,
+      logGroup: frameworkLogGroup,
       ...(options.waiter ? {
         isCompleteHandler: this.handler,
         queryInterval: options.waiter.queryInterval,

@@ -312,7 +312,7 @@ describe('Delete: the deletion guard, decided on moto\'s real permission list', 
     + 'unshare them, or set forceUnshareOnRemoval: true to revoke every share, then delete again.';
   const names = (calls: { name: string }[]): string[] => calls.map((c) => c.name);
 
-  describe('imageResource (GuardImage only: the image is another resource\'s to delete, after the share)', () => {
+  describe('deletionGuard (GuardImage only: the image is another resource\'s to delete, after the share)', () => {
     const guarded = (accounts: string[], forceUnshare = false): WorkspaceShareInput => ({ imageId, accounts, guardImage: true, forceUnshare });
 
     test('a share made outside blocks: its own shares are revoked, the outside one stays, and the error names it', async () => {

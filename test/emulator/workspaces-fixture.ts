@@ -219,7 +219,7 @@ export interface WorkspaceShareInput {
   readonly accounts: string[];
   /** @default 'revoke' */
   readonly removalPolicy?: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
-  /** The app owns the image's lifetime (imageResource, or implied by deleteImage as the construct does). @default deleteImage */
+  /** The app owns the image's lifetime (deletionGuard, or implied by deleteImage as the construct does). @default deleteImage */
   readonly guardImage?: boolean;
   /** deleteImageOnRemoval. @default false */
   readonly deleteImage?: boolean;

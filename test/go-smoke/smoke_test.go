@@ -38,7 +38,7 @@ func synthStack() assertions.Template {
 	cdksharedimages.NewSharedAmi(stack, jsii.String("BaseAmi"), &cdksharedimages.SharedAmiProps{
 		ImageId:          jsii.String("ami-0fedcba9876543210"),
 		OrganizationArns: jsii.Strings("arn:aws:organizations::999999999999:organization/o-goldenorg01"),
-		GrantKeyUsage:    jsii.Bool(false),
+		KmsGrants:        jsii.Bool(false),
 	})
 	desktop := cdksharedimages.NewSharedWorkspaceImage(stack, jsii.String("Desktop"), &cdksharedimages.SharedWorkspaceImageProps{
 		ImageId:  jsii.String("wsi-0123abcde"),

@@ -23,5 +23,5 @@ const share = new SharedAmi(stack, 'GoldenAmi', {
 
 const integ = new IntegTest(app, 'SharedAmiIntegTest', { testCases: [stack] });
 integ.assertions
-  .awsApiCall('EC2', 'describeImageAttribute', { ImageId: share.sharedImageId, Attribute: 'launchPermission' })
+  .awsApiCall('EC2', 'describeImageAttribute', { ImageId: share.sharedAmiId, Attribute: 'launchPermission' })
   .expect(ExpectedResult.objectLike({ LaunchPermissions: Match.arrayWith([{ UserId: '111111111111' }]) }));

@@ -5,7 +5,8 @@ aws-cdk-lib from PyPI.
 """
 import aws_cdk as cdk
 from aws_cdk import assertions
-from cdk_shared_images import SharedAmi, SharedWorkspaceImage
+from aws_cdk import aws_logs as logs
+from cdk_shared_images import DeletionGuard, SharedAmi, SharedWorkspaceImage, ShareHandlerOptions
 
 
 def synth():
@@ -20,7 +21,7 @@ def synth():
     SharedAmi(stack, "BaseAmi",
         image_id="ami-0fedcba9876543210",
         organization_arns=["arn:aws:organizations::999999999999:organization/o-goldenorg01"],
-        grant_key_usage=False,
+        kms_grants=False,
     )
     desktop = SharedWorkspaceImage(stack, "Desktop", image_id="wsi-0123abcde", accounts=["444444444444"])
     desktop.add_accounts("555555555555")
@@ -57,6 +58,27 @@ def test_one_handler_per_construct_type():
     template = synth()
     assert len(handler_functions(template, "SharedAmiProvider handler")) == 1
     assert len(handler_functions(template, "SharedWorkspaceImageProvider handler")) == 1
+
+
+def test_guard_removal_policy_handler_options_and_attributes():
+    app = cdk.App()
+    stack = cdk.Stack(app, "Guarded", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    image = cdk.CfnResource(stack, "Image", type="Custom::Image")
+    share = SharedAmi(stack, "Share",
+        image_id="ami-0123456789abcdef0",
+        accounts=["111111111111"],
+        deletion_guard=DeletionGuard.before_deleting(image),
+        handler_options=ShareHandlerOptions(log_retention=logs.RetentionDays.ONE_YEAR),
+    )
+    SharedWorkspaceImage(stack, "Kept", image_id="wsi-0123abcde", accounts=["444444444444"],
+        removal_policy=cdk.RemovalPolicy.RETAIN)
+    assert cdk.Token.is_unresolved(share.shared_ami_id)
+    assert cdk.Token.is_unresolved(share.shared_ami_kms_grant_name)
+    template = assertions.Template.from_stack(stack)
+    template.has_resource("Custom::SharedAmi", {"DependsOn": assertions.Match.array_with(["Image"]),
+                                                "Properties": assertions.Match.object_like({"GuardImage": "true"})})
+    template.has_resource("Custom::SharedWorkspaceImage", {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 365})
 
 
 def test_validation_errors_reach_python():

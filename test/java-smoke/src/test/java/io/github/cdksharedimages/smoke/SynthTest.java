@@ -43,7 +43,7 @@ class SynthTest {
         SharedAmi.Builder.create(stack, "BaseAmi")
                 .imageId("ami-0fedcba9876543210")
                 .organizationArns(List.of("arn:aws:organizations::999999999999:organization/o-goldenorg01"))
-                .grantKeyUsage(false)
+                .kmsGrants(false)
                 .build();
         SharedWorkspaceImage desktop = SharedWorkspaceImage.Builder.create(stack, "Desktop")
                 .imageId("wsi-0123abcde")
