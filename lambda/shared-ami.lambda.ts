@@ -24,7 +24,10 @@ export async function onEvent(event: CloudFormationCustomResourceEvent): Promise
   return route(event, { create: onCreate, update: onUpdate, delete: onDelete });
 }
 
-/** The Lambda entry point (`index.handler`): the Provider framework's onEvent. */
+/**
+ * onEvent under the one name the local runners call (tests, demo, benchmarks); the deployed
+ * function points at `index.onEvent` (DESIGN.md, "Entry points").
+ */
 export const handler = onEvent;
 
 async function onCreate(event: CloudFormationCustomResourceCreateEvent): Promise<OnEventResponse> {

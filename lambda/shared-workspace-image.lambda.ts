@@ -64,8 +64,9 @@ export async function isComplete(event: IsCompleteEvent): Promise<IsCompleteResp
 }
 
 /**
- * One function for both calls (`index.handler`), told apart by the completion marker, which
- * CloudFormation never sends (DESIGN.md, "Entry points").
+ * Both calls under one name, for the local runners that play the Provider framework (tests, demo,
+ * benchmarks), told apart by the completion marker, which CloudFormation never sends. The deployed
+ * functions point at `index.onEvent` and `index.isComplete` (DESIGN.md, "Entry points").
  */
 export async function handler(
   event: CloudFormationCustomResourceEvent | IsCompleteEvent,

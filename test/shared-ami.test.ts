@@ -148,7 +148,7 @@ describe('one provider per stack', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, accounts: ['111111111111'] });
     const [fn] = handlerFunctions(Template.fromStack(s));
-    expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Handler: 'index.handler', Timeout: 300 });
+    expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Handler: 'index.onEvent', Timeout: 300 });
   });
 });
 

@@ -18,9 +18,10 @@ function stack(): Stack {
   return new Stack(new App(), 'Golden', { env: { account: '123456789012', region: 'eu-west-1' } });
 }
 
-function handlerFunctions(template: Template, type = 'SharedWorkspaceImageProvider') {
+/** The handler functions of one construct type, `entry` the call they serve. */
+function handlerFunctions(template: Template, type = 'SharedWorkspaceImageProvider', entry: 'onEvent' | 'isComplete' = 'onEvent') {
   return Object.values(template.findResources('AWS::Lambda::Function', {
-    Properties: { Description: Match.stringLikeRegexp(`${type} handler`) },
+    Properties: { Description: Match.stringLikeRegexp(`${type} handler \\(${entry}\\)`) },
   }));
 }
 
@@ -108,9 +109,11 @@ describe('one provider per stack, with a waiter for PENDING images', () => {
     t.resourceCountIs(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, 3);
     t.resourceCountIs(SHARED_AMI_RESOURCE_TYPE, 2);
     expect(handlerFunctions(t)).toHaveLength(1);
+    expect(handlerFunctions(t, 'SharedWorkspaceImageProvider', 'isComplete')).toHaveLength(1);
     expect(handlerFunctions(t, 'SharedAmiProvider')).toHaveLength(1);
-    // two handlers + AMI framework onEvent + WorkSpaces framework onEvent, isComplete, onTimeout
-    t.resourceCountIs('AWS::Lambda::Function', 6);
+    // AMI onEvent + WorkSpaces onEvent and isComplete handlers + AMI framework onEvent +
+    // WorkSpaces framework onEvent, isComplete, onTimeout
+    t.resourceCountIs('AWS::Lambda::Function', 7);
     t.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     const tokens = (type: string) => new Set(Object.values(t.findResources(type)).map((r) => JSON.stringify(r.Properties.ServiceToken)));
     expect(tokens(SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE).size).toBe(1);
@@ -131,22 +134,33 @@ describe('one provider per stack, with a waiter for PENDING images', () => {
   test('the handler runs the bundled asset on Node.js 24 with a bounded timeout', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
-    const [fn] = handlerFunctions(Template.fromStack(s));
-    expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Handler: 'index.handler', Timeout: 300 });
+    const t = Template.fromStack(s);
+    const [onEvent] = handlerFunctions(t);
+    const [isComplete] = handlerFunctions(t, 'SharedWorkspaceImageProvider', 'isComplete');
+    expect(onEvent.Properties).toMatchObject({ Runtime: 'nodejs24.x', Handler: 'index.onEvent', Timeout: 300 });
+    // The same bundle at its other export, with the same role and log group.
+    expect(isComplete.Properties).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Handler: 'index.isComplete',
+      Timeout: 300,
+      Code: onEvent.Properties.Code,
+      Role: onEvent.Properties.Role,
+      LoggingConfig: onEvent.Properties.LoggingConfig,
+    });
   });
 
-  test('the same handler serves onEvent and isComplete; the waiter polls every 30 s for at most 45 minutes', () => {
+  test('onEvent and isComplete are separate functions; the waiter polls every 30 s for at most 45 minutes', () => {
     const s = stack();
     new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: [A] });
     const t = Template.fromStack(s);
-    const handlerId = Object.keys(t.findResources('AWS::Lambda::Function', {
-      Properties: { Description: Match.stringLikeRegexp('SharedWorkspaceImageProvider handler') },
+    const functionId = (entry: string) => Object.keys(t.findResources('AWS::Lambda::Function', {
+      Properties: { Handler: `index.${entry}`, Description: Match.stringLikeRegexp('SharedWorkspaceImageProvider handler') },
     }))[0];
     const frameworkEnv = (name: string) => Object.entries(t.findResources('AWS::Lambda::Function'))
       .find(([id]) => id.includes(`framework${name}`))![1].Properties.Environment.Variables;
-    expect(frameworkEnv('onEvent').USER_ON_EVENT_FUNCTION_ARN).toEqual({ 'Fn::GetAtt': [handlerId, 'Arn'] });
-    expect(frameworkEnv('onEvent').USER_IS_COMPLETE_FUNCTION_ARN).toEqual({ 'Fn::GetAtt': [handlerId, 'Arn'] });
-    expect(frameworkEnv('isComplete').USER_IS_COMPLETE_FUNCTION_ARN).toEqual({ 'Fn::GetAtt': [handlerId, 'Arn'] });
+    expect(frameworkEnv('onEvent').USER_ON_EVENT_FUNCTION_ARN).toEqual({ 'Fn::GetAtt': [functionId('onEvent'), 'Arn'] });
+    expect(frameworkEnv('onEvent').USER_IS_COMPLETE_FUNCTION_ARN).toEqual({ 'Fn::GetAtt': [functionId('isComplete'), 'Arn'] });
+    expect(frameworkEnv('isComplete').USER_IS_COMPLETE_FUNCTION_ARN).toEqual({ 'Fn::GetAtt': [functionId('isComplete'), 'Arn'] });
 
     const machine = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0];
     const definition = JSON.stringify(machine.Properties.DefinitionString);

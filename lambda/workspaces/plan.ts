@@ -200,7 +200,8 @@ export function describeChanges(changes: readonly PermissionChange[]): string {
  * Top-level key of every onEvent answer. The Provider framework calls isComplete with
  * `{ ...the CloudFormation event, ...the onEvent answer }` (custom top-level fields of the answer
  * are passed on, `Data` too), and CloudFormation never sends this key: so its presence is what tells
- * an isComplete call from a CloudFormation event, in the one function that serves both.
+ * an isComplete call from a CloudFormation event where one function serves both (the local runners'
+ * `handler`; the deployed functions are separate, DESIGN.md "Entry points").
  */
 export const COMPLETION_KEY = 'SharedWorkspaceImageCompletion';
 

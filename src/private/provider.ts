@@ -27,10 +27,10 @@ export interface ShareProviderOptions {
   /** What shrinks a share's policy, for the message when a share role's policy outgrows IAM's cap. */
   readonly smallerPolicyHint?: string;
   /**
-   * Let the handler finish asynchronously: the same function also serves the Provider framework's
-   * isComplete, which the framework's waiter (a Step Functions state machine) calls every
-   * `queryInterval` until it answers complete or `totalTimeout` runs out. The handler must tell the
-   * two calls apart (the framework passes the onEvent answer's fields on to isComplete).
+   * Let the handler finish asynchronously: a second function of the same bundle (`index.isComplete`)
+   * serves the Provider framework's isComplete, which the framework's waiter (a Step Functions
+   * state machine) calls every `queryInterval` until it answers complete or `totalTimeout` runs
+   * out (the framework passes the onEvent answer's fields on to isComplete).
    *
    * @default - no waiter: the onEvent answer completes the resource
    */
@@ -77,7 +77,10 @@ export class ShareProvider extends Construct {
     return existing;
   }
 
+  /** The handler's onEvent function (`index.onEvent`). */
   public readonly handler: lambda.Function;
+  /** With a waiter: the handler's isComplete function, the same bundle at `index.isComplete`. */
+  public readonly isCompleteHandler?: lambda.Function;
   public readonly role: iam.Role;
   public readonly provider: cr.Provider;
   /**
@@ -113,18 +116,22 @@ export class ShareProvider extends Construct {
     const record = recordStatements(scope);
     for (const s of record.statements) this.role.addToPrincipalPolicy(s);
 
-    this.handler = options.handler(this, 'Handler', {
-      role: this.role,
-      timeout: options.timeout,
-      memorySize: 256,
-      logGroup,
-      description: `cdk-shared-images ${options.id} handler`,
-    });
+    // The handler module exports one entry point per call of the Provider framework (DESIGN.md,
+    // "Entry points"): onEvent, and with a waiter a second function of the same bundle for isComplete.
+    const functionProps: lambda.FunctionOptions = { role: this.role, timeout: options.timeout, memorySize: 256, logGroup };
+    this.handler = entryPoint(options.handler(this, 'Handler', {
+      ...functionProps,
+      description: `cdk-shared-images ${options.id} handler (onEvent)`,
+    }), 'onEvent');
+    this.isCompleteHandler = options.waiter ? entryPoint(options.handler(this, 'IsCompleteHandler', {
+      ...functionProps,
+      description: `cdk-shared-images ${options.id} handler (isComplete)`,
+    }), 'isComplete') : undefined;
     this.provider = new cr.Provider(this, 'Provider', {
       onEventHandler: this.handler,
       logGroup: frameworkLogGroup,
-      ...(options.waiter ? {
-        isCompleteHandler: this.handler,
+      ...(options.waiter && this.isCompleteHandler ? {
+        isCompleteHandler: this.isCompleteHandler,
         queryInterval: options.waiter.queryInterval,
         totalTimeout: options.waiter.totalTimeout,
       } : {}),
@@ -146,9 +153,11 @@ export class ShareProvider extends Construct {
         'The CDK Provider framework may invoke every version and alias of our handler (<function ARN>:*), and nothing else.',
       'AwsSolutions-L1': 'The CDK Provider framework function\'s runtime is chosen by aws-cdk-lib, not by this library; our own handler runs Node.js 24.',
     });
-    if (options.waiter) {
+    if (options.waiter && this.isCompleteHandler) {
       const frameworkArn = (id: string): string => nagGetAttArn(this.provider.node.findChild(id).node.defaultChild as CfnElement);
       acknowledgeNag(this.provider, {
+        [wildcardResource(`${nagGetAttArn(this.isCompleteHandler.node.defaultChild as CfnElement)}:*`)]:
+          'The CDK Provider framework may invoke every version and alias of our isComplete handler (<function ARN>:*), and nothing else.',
         [wildcardResource(`${frameworkArn('framework-isComplete')}:*`)]:
           'The CDK Provider framework\'s waiter state machine may invoke every version and alias of the framework\'s own isComplete function (<function ARN>:*), and nothing else.',
         [wildcardResource(`${frameworkArn('framework-onTimeout')}:*`)]:
@@ -195,4 +204,13 @@ export class ShareProvider extends Construct {
     this.limits.registerShareRole(this, share, role);
     return role;
   }
+}
+
+/**
+ * Points a bundled handler function at one of its module's exports: projen's generated function
+ * class fixes `index.handler`, and the bundle exports `onEvent` and `isComplete` beside it.
+ */
+function entryPoint(fn: lambda.Function, name: 'onEvent' | 'isComplete'): lambda.Function {
+  (fn.node.defaultChild as lambda.CfnFunction).handler = `index.${name}`;
+  return fn;
 }
