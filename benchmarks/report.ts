@@ -323,10 +323,11 @@ function deployCostNote(): string {
     'toward IAM\'s roles per account (1,000 by default, adjustable). CloudFormation\'s own calls per share: creating a role',
     '(`CreateRole`, `PutRolePolicy`) before the share, deleting it (`DeleteRolePolicy`, `DeleteRole`) after the share is gone, and',
     'the same pair again when a setting or the image changes (a role is replaced, never changed in place). The handler adds one',
-    '`sts:AssumeRole` per event that calls AWS (none for a RETAIN delete or a physical id it never issued); on an Update that moved',
-    'to a new role, a second one only when the new role is refused, to act with the previous one; right after the role was',
-    'created, `AccessDenied` from IAM\'s propagation is retried a few times (at most 5, 30 s in all). `test/emulator/share-role.emulator.test.ts`',
-    'counts the AssumeRole calls per event and checks that every EC2 and KMS call is signed with the share\'s role.',
+    '`sts:AssumeRole` per event that calls AWS (none for a Delete of a physical id it never issued; a retained share gets no',
+    'Delete at all); on an Update that moved to a new role, a second one only when the new role is refused, to act with the',
+    'previous one; right after the role was created, `AccessDenied` from IAM\'s propagation is retried a few times (at most 5,',
+    '30 s in all). `test/emulator/share-role.emulator.test.ts` counts the AssumeRole calls per event and checks that every EC2',
+    'and KMS call is signed with the share\'s role.',
   ].join('\n');
 }
 

@@ -202,7 +202,7 @@ async function main(): Promise<void> {
 
     await show('before: only the console shares');
 
-    const wsInput = (p: SharedWorkspaceImageResourceProperties) => ({ imageId: p.ImageId, accounts: p.Accounts, removalPolicy: p.RemovalPolicy as 'revoke' });
+    const wsInput = (p: SharedWorkspaceImageResourceProperties) => ({ imageId: p.ImageId, accounts: p.Accounts });
 
     console.log('');
     const v1 = await synthesize(ids, 1);

@@ -241,7 +241,7 @@ export class SharedAmi extends Construct {
       const problem = checkAmiId(props.imageId);
       if (problem) throw new Error(`${this.node.path}: ${problem}`);
     }
-    const removal = checkRemovalPolicy(this, props.removalPolicy);
+    const removalPolicy = checkRemovalPolicy(this, props.removalPolicy);
     this.kmsGrants = props.kmsGrants ?? true;
     this.keys = props.encryptionKeys ?? [];
     for (const key of this.keys) {
@@ -303,7 +303,7 @@ export class SharedAmi extends Construct {
     if (kmsGrants) statements.push(...this.kmsStatements(stack, keys, !!props.kmsGrantsForAutoScaling));
     const role = provider.attachShareRole(this, statements);
 
-    const guard = wireGuard(this, { ...props, removalPolicy: removal.policy }, 'AMI');
+    const guard = wireGuard(this, { ...props, removalPolicy }, 'AMI');
     if (props.deregistrationProtectionCooldown && props.deleteImageOnRemoval) {
       throw new Error(`${this.node.path}: deregistrationProtectionCooldown keeps EC2 from deregistering the AMI for 24 hours after protection is turned off, so deleteImageOnRemoval could not retire it on removal: drop one of the two`);
     }
@@ -316,7 +316,6 @@ export class SharedAmi extends Construct {
       OrganizationArns: Lazy.list({ produce: () => unique(this.organizationArns) }, { omitEmpty: false }),
       OrganizationalUnitArns: Lazy.list({ produce: () => unique(this.organizationalUnitArns) }, { omitEmpty: false }),
       ShareSnapshots: String(props.shareSnapshots ?? false),
-      RemovalPolicy: removal.handlerValue,
       KmsGrants: String(kmsGrants),
       AutoScalingRoleGrants: String(props.kmsGrantsForAutoScaling ?? false),
       DeclaredKeyArns: keys.map((k) => k.keyArn),
@@ -332,7 +331,7 @@ export class SharedAmi extends Construct {
       resourceType: SHARED_AMI_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
-      removalPolicy: removal.policy,
+      removalPolicy,
     });
     // CloudFormation deletes the share, which runs the deletion guard, before the image, and
     // before its role (which the handler assumes to revoke).

@@ -142,7 +142,7 @@ export class SharedWorkspaceImage extends Construct {
       const problem = checkWorkspaceImageId(props.imageId);
       if (problem) throw new Error(`${this.node.path}: ${problem}`);
     }
-    const removal = checkRemovalPolicy(this, props.removalPolicy);
+    const removalPolicy = checkRemovalPolicy(this, props.removalPolicy);
     this.addAccounts(...(props.accounts ?? []));
 
     const stack = Stack.of(this);
@@ -156,7 +156,7 @@ export class SharedWorkspaceImage extends Construct {
       waiter: WAITER,
     });
 
-    const guard = wireGuard(this, { ...props, removalPolicy: removal.policy }, 'WorkSpaces image');
+    const guard = wireGuard(this, { ...props, removalPolicy }, 'WorkSpaces image');
     // A literal id is scoped to that image. A token's value can change between deployments, and the
     // old image's shares must still be revoked by the old resource's Delete, so a token gets this
     // account's images in this region (only their owner can change their permissions anyway).
@@ -170,7 +170,6 @@ export class SharedWorkspaceImage extends Construct {
     const properties: SharedWorkspaceImageResourceProperties = {
       ImageId: props.imageId,
       Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
-      RemovalPolicy: removal.handlerValue,
       ...guard,
       ...(props.takeOverExistingShares ? { TakeOverExistingShares: 'true' } : {}),
       ShareRoleArn: role.roleArn,
@@ -179,7 +178,7 @@ export class SharedWorkspaceImage extends Construct {
       resourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE,
       serviceToken: provider.serviceToken,
       properties: { ...properties },
-      removalPolicy: removal.policy,
+      removalPolicy,
     });
     // CloudFormation deletes the share, which runs the deletion guard, before the image, and
     // before its role (which the handler assumes to unshare).

@@ -58,15 +58,14 @@ describe('SharedAmi resource properties', () => {
       OrganizationArns: [ORG],
       OrganizationalUnitArns: [OU],
       ShareSnapshots: 'true',
-      RemovalPolicy: 'revoke',
     });
   });
 
-  test('defaults: no snapshot sharing, revoke on removal, empty lists present', () => {
+  test('defaults: no snapshot sharing, empty lists present', () => {
     const s = stack();
     new SharedAmi(s, 'Share', { imageId: AMI, organizationArns: [ORG] });
     Template.fromStack(s).hasResourceProperties(SHARED_AMI_RESOURCE_TYPE, {
-      Accounts: [], OrganizationArns: [ORG], OrganizationalUnitArns: [], ShareSnapshots: 'false', RemovalPolicy: 'revoke',
+      Accounts: [], OrganizationArns: [ORG], OrganizationalUnitArns: [], ShareSnapshots: 'false',
     });
   });
 

@@ -54,7 +54,7 @@ describe('SharedWorkspaceImage resource properties', () => {
     expect(Object.keys(resources)).toHaveLength(1);
     const props = Object.values(resources)[0].Properties;
     expect(Object.keys(props).sort()).toEqual(['ServiceToken', ...SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS.filter((k) => k !== 'TakeOverExistingShares')].sort());
-    expect(props).toMatchObject({ ImageId: WSI, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false' });
+    expect(props).toMatchObject({ ImageId: WSI, Accounts: [A, B], GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false' });
   });
 
   test('addAccounts after construction reaches the resource; the list can start empty', () => {

@@ -5,7 +5,7 @@
 import type { Image, LaunchPermission } from '@aws-sdk/client-ec2';
 import { AmiRefusal, amiRefusal } from './adapter';
 import { granteeAccount, GrantPlan } from './kms-plan';
-import { REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_PROPERTY_KEYS, SharedAmiResourceProperties } from '../../src/private/contract';
+import { SHARED_AMI_PROPERTY_KEYS, SharedAmiResourceProperties } from '../../src/private/contract';
 import {
   ACCOUNT, AMI_ID, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, RecipientKind, checkAmiId,
 } from '../../src/private/validation';
@@ -21,7 +21,6 @@ export interface AmiShareSpec {
   readonly organizationArns: string[];
   readonly organizationalUnitArns: string[];
   readonly shareSnapshots: boolean;
-  readonly removal: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
   /** Grant the account recipients use of the snapshots' customer managed keys. */
   readonly kmsGrants: boolean;
   /** Also grant each account's Auto Scaling service-linked role. */
@@ -81,7 +80,6 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
   const takeOver = read.flag('TakeOverExistingShares', false);
   const protection = read.flag('DeregistrationProtection', true);
   const protectionCooldown = read.flag('ProtectionCooldown', false);
-  const removal = read.removal();
   if (mode === 'strict') {
     const total = accounts.length + organizationArns.length + organizationalUnitArns.length;
     if (total === 0 && read.problems.length === 0) read.check('no recipient: give at least one account, organization ARN or OU ARN');
@@ -93,7 +91,6 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
     organizationArns,
     organizationalUnitArns,
     shareSnapshots,
-    removal,
     kmsGrants,
     autoScalingRoleGrants,
     declaredKeyArns,

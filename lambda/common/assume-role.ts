@@ -48,7 +48,7 @@ interface RoleEvent {
 /**
  * The credentials for an event, or undefined when its properties name no share role (the handler
  * then uses its own). Nothing is called yet: the role is assumed on the first AWS call, so events
- * that make none (RETAIN, a physical id this handler never issued) never need the role.
+ * that make none (a Delete of a physical id this handler never issued) never need the role.
  */
 export function shareCredentials(event: RoleEvent, imageNoun: string): ShareCredentials | undefined {
   const props = (event.ResourceProperties ?? {}) as Partial<Record<CommonShareResourcePropertyKey, unknown>>;

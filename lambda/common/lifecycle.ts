@@ -5,7 +5,6 @@
 import type { CloudFormationCustomResourceDeleteEvent, CloudFormationCustomResourceUpdateEvent } from 'aws-lambda';
 import { imageIdFromPhysicalId, ownProperties } from './event';
 import { log } from './log';
-import { REMOVAL_RETAIN, REMOVAL_REVOKE } from '../../src/private/contract';
 
 /** What both handlers know of their resource type: its physical ids and how to parse its properties. */
 export interface ResourceKind<S> {
@@ -43,24 +42,22 @@ export function updatePath<S extends { readonly imageId: string }>(
 }
 
 /**
- * What a Delete does, in order:
- * - `retain`: nothing at all (the shares stay, so the image is never deleted: retain wins over
- *   deleting the image, which the constructs refuse to combine with it anyway);
+ * What a Delete does, in order. Every Delete that reaches the handler revokes: keeping the shares is
+ * CloudFormation's job, which sends no Delete where the share's DeletionPolicy or
+ * UpdateReplacePolicy retains it.
  * - `revoke`: revoke this resource's own shares;
  * - `guard`: revoke, then refuse while anyone else still holds a share (the image is deleted by
  *   another resource of the app, after this one);
  * - `delete-image`: revoke, guard, then delete (deregister) the image.
  */
-export type RemovalPlan = 'retain' | 'revoke' | 'guard' | 'delete-image';
+export type RemovalPlan = 'revoke' | 'guard' | 'delete-image';
 
 export interface RemovalSettings {
-  readonly removal: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
   readonly guardImage: boolean;
   readonly deleteImage: boolean;
 }
 
 export function removalPlan(spec: RemovalSettings): RemovalPlan {
-  if (spec.removal === REMOVAL_RETAIN) return 'retain';
   if (spec.deleteImage) return 'delete-image';
   return spec.guardImage ? 'guard' : 'revoke';
 }
@@ -69,12 +66,12 @@ export function removalPlan(spec: RemovalSettings): RemovalPlan {
 export interface DeleteTarget<S> {
   readonly imageId: string;
   readonly spec: S;
-  readonly plan: Exclude<RemovalPlan, 'retain'>;
+  readonly plan: RemovalPlan;
 }
 
 /**
  * The Delete's target, or undefined (logged) when there is nothing to do: a physical id this
- * handler never issued (a failed Create's), or RemovalPolicy retain.
+ * handler never issued (a failed Create's).
  */
 export function deleteTarget<S extends RemovalSettings>(
   kind: ResourceKind<S>, event: CloudFormationCustomResourceDeleteEvent,
@@ -85,10 +82,5 @@ export function deleteTarget<S extends RemovalSettings>(
     return undefined;
   }
   const spec = kind.parse(ownProperties(event.ResourceProperties), 'lenient');
-  const plan = removalPlan(spec);
-  if (plan === 'retain') {
-    log({ skip: `RemovalPolicy retain: the shares of ${imageId} stay${spec.deleteImage ? ', so the image is not deleted either' : ''}` });
-    return undefined;
-  }
-  return { imageId, spec, plan };
+  return { imageId, spec, plan: removalPlan(spec) };
 }

@@ -9,7 +9,7 @@
 import { ShareError } from './errors';
 import { summarize, unique } from './sets';
 import {
-  CommonShareResourcePropertyKey, ListPropertyKey, REMOVAL_RETAIN, REMOVAL_REVOKE, ScalarPropertyKey, ShareResourceProperties,
+  CommonShareResourcePropertyKey, ListPropertyKey, ScalarPropertyKey, ShareResourceProperties,
 } from '../../src/private/contract';
 import { checkRecipient, checkShareRoleArn, RecipientKind, show } from '../../src/private/validation';
 
@@ -21,7 +21,6 @@ const MAX_KEY_SHOWN = 40;
 
 /** The keys every share resource carries, named once for the reader. */
 const IMAGE_ID: CommonShareResourcePropertyKey = 'ImageId';
-const REMOVAL_POLICY: CommonShareResourcePropertyKey = 'RemovalPolicy';
 const SHARE_ROLE_ARN: CommonShareResourcePropertyKey = 'ShareRoleArn';
 
 /** Reads the properties of one resource type `P` (an interface of the contract). */
@@ -73,15 +72,6 @@ export class PropertyReader<P extends ShareResourceProperties> {
     if (v === undefined) return byDefault;
     if (!['true', 'false', true, false].includes(v as string)) this.problems.push(`${key} must be "true" or "false", got ${show(v)}`);
     return v === 'true' || v === true;
-  }
-
-  /** The `RemovalPolicy` property: what a Delete does to the shares. */
-  public removal(): typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN {
-    const removal = this.raw[REMOVAL_POLICY] ?? REMOVAL_REVOKE;
-    if (removal !== REMOVAL_REVOKE && removal !== REMOVAL_RETAIN) {
-      this.problems.push(`RemovalPolicy must be "${REMOVAL_REVOKE}" or "${REMOVAL_RETAIN}", got ${show(removal)}`);
-    }
-    return removal === REMOVAL_RETAIN ? REMOVAL_RETAIN : REMOVAL_REVOKE;
   }
 
   /** The image id as given (a string, or whatever arrived, stringified). */

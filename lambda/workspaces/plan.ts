@@ -6,9 +6,7 @@
  */
 import type { WorkspaceImage } from '@aws-sdk/client-workspaces';
 import { workspacesRefusal } from './workspaces-adapter';
-import {
-  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS, SharedWorkspaceImageResourceProperties,
-} from '../../src/private/contract';
+import { SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS, SharedWorkspaceImageResourceProperties } from '../../src/private/contract';
 import { ACCOUNT, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
 import { awsErrorCode, isAccessDenied, isThrottling, isTransient } from '../common/aws-errors-adapter';
 import { errorDetail, ShareError } from '../common/errors';
@@ -21,7 +19,6 @@ export { WORKSPACE_IMAGE_ID };
 export interface WorkspaceShareSpec {
   readonly imageId: string;
   readonly accounts: string[];
-  readonly removal: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
   /** The app owns the image's lifetime: a Delete refuses while other accounts hold a share. */
   readonly guardImage: boolean;
   /** A Delete deletes the image (DeleteWorkspaceImage) once the guard let it through. */
@@ -53,7 +50,6 @@ export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode
   const read = new PropertyReader<SharedWorkspaceImageResourceProperties>(raw, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS);
   read.checkImageAndRole(checkWorkspaceImageId);
   const accounts = read.list('Accounts', ACCOUNT);
-  const removal = read.removal();
   const guardImage = read.flag('GuardImage', false);
   const deleteImage = read.flag('DeleteImage', false);
   const forceUnshare = read.flag('ForceUnshare', false);
@@ -62,7 +58,7 @@ export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode
     if (accounts.length === 0 && read.problems.length === 0) read.check('no account: give at least one 12-digit account id');
     read.throwIfInvalid('SharedWorkspaceImage');
   }
-  return { imageId: read.imageId(), accounts, removal, guardImage, deleteImage, forceUnshare, takeOver };
+  return { imageId: read.imageId(), accounts, guardImage, deleteImage, forceUnshare, takeOver };
 }
 
 // ---------------------------------------------------------------------------------------------

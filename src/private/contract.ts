@@ -4,14 +4,14 @@
  * esbuild), so a renamed key is a compile error on both sides, not a silent mismatch.
  *
  * CloudFormation turns every scalar into a string, so flags travel as 'true' / 'false'.
+ *
+ * A share's removal policy is not a property: CloudFormation applies it (the resource's
+ * DeletionPolicy and UpdateReplacePolicy), so a retained share's Delete never reaches the handler,
+ * and every Delete that does reach it revokes.
  */
 
 /** CloudFormation resource type of a SharedAmi share. */
 export const SHARED_AMI_RESOURCE_TYPE = 'Custom::SharedAmi';
-
-/** Values of the `RemovalPolicy` property. */
-export const REMOVAL_REVOKE = 'revoke';
-export const REMOVAL_RETAIN = 'retain';
 
 /** Properties of a `Custom::SharedAmi` resource (without CloudFormation's own `ServiceToken`). */
 export interface SharedAmiResourceProperties {
@@ -25,8 +25,6 @@ export interface SharedAmiResourceProperties {
   readonly OrganizationalUnitArns: string[];
   /** 'true' to also grant createVolumePermission on the AMI's snapshots to the accounts. */
   readonly ShareSnapshots: string;
-  /** `revoke` (default) or `retain`: what a Delete does to the shares. */
-  readonly RemovalPolicy: string;
   /** 'true' (default) to grant the account recipients use of the customer managed keys of the AMI's snapshots. */
   readonly KmsGrants: string;
   /** 'true' to also grant each account's Auto Scaling service-linked role. */
@@ -53,7 +51,7 @@ export interface SharedAmiResourceProperties {
 
 /** Every key a SharedAmi resource may carry; the handler rejects anything else. */
 export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = [
-  'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots', 'RemovalPolicy',
+  'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots',
   'KmsGrants', 'AutoScalingRoleGrants', 'DeclaredKeyArns', 'GuardImage', 'DeleteImage', 'DeleteSnapshots', 'ForceUnshare',
   'TakeOverExistingShares', 'ShareRoleArn', 'DeregistrationProtection', 'ProtectionCooldown',
 ];
@@ -108,8 +106,6 @@ export interface SharedWorkspaceImageResourceProperties {
   readonly ImageId: string;
   /** 12-digit account ids the image is shared with (one UpdateWorkspaceImagePermission each). */
   readonly Accounts: string[];
-  /** `revoke` (default) or `retain`: what a Delete does to the shares. */
-  readonly RemovalPolicy: string;
   /** 'true': the app owns the image's lifetime; a Delete refuses while other shares remain. */
   readonly GuardImage: string;
   /** 'true': a Delete deletes the image (DeleteWorkspaceImage) after the guard. */
@@ -124,7 +120,7 @@ export interface SharedWorkspaceImageResourceProperties {
 
 /** Every key a SharedWorkspaceImage resource may carry; the handler rejects anything else. */
 export const SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS: ReadonlyArray<keyof SharedWorkspaceImageResourceProperties> = [
-  'ImageId', 'Accounts', 'RemovalPolicy', 'GuardImage', 'DeleteImage', 'ForceUnshare', 'TakeOverExistingShares', 'ShareRoleArn',
+  'ImageId', 'Accounts', 'GuardImage', 'DeleteImage', 'ForceUnshare', 'TakeOverExistingShares', 'ShareRoleArn',
 ];
 
 /** Attributes (Fn::GetAtt) a SharedWorkspaceImage resource returns. */
@@ -143,7 +139,7 @@ export const SHARED_WORKSPACE_IMAGE_PHYSICAL_ID_PREFIX = 'shared-wsi:';
 /** Every resource type's property interface. */
 export type ShareResourceProperties = SharedAmiResourceProperties | SharedWorkspaceImageResourceProperties;
 
-/** The keys every share resource carries, whatever its image type (the image, the removal policy, the share's role). */
+/** The keys every share resource carries, whatever its image type (the image, the accounts, the deletion-guard and take-over flags, the share's role). */
 export type CommonShareResourcePropertyKey = keyof SharedAmiResourceProperties & keyof SharedWorkspaceImageResourceProperties;
 
 /** The keys of `P` whose values are lists of strings (recipients, key ARNs). */

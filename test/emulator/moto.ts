@@ -18,9 +18,7 @@ import {
   CreateKeyCommand, GrantListEntry, KMSClient, ListGrantsCommand,
 } from '@aws-sdk/client-kms';
 import { eventBuilders } from './events';
-import {
-  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties,
-} from '../../src/private/contract';
+import { SHARED_AMI_RESOURCE_TYPE, SharedAmiResourceProperties } from '../../src/private/contract';
 
 // ---------------------------------------------------------------------------------------------
 // The moto process
@@ -554,8 +552,6 @@ export interface AmiShareInput {
   readonly organizationalUnitArns?: string[];
   /** @default false */
   readonly shareSnapshots?: boolean;
-  /** @default 'revoke' */
-  readonly removalPolicy?: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
   /** Grant the accounts the AMI's customer managed keys. @default true */
   readonly kmsGrants?: boolean;
   /** Also grant each account's Auto Scaling service-linked role. @default false */
@@ -588,7 +584,6 @@ export function amiProperties(input: AmiShareInput): SharedAmiResourceProperties
     OrganizationArns: [...(input.organizationArns ?? [])],
     OrganizationalUnitArns: [...(input.organizationalUnitArns ?? [])],
     ShareSnapshots: String(input.shareSnapshots ?? false),
-    RemovalPolicy: input.removalPolicy ?? REMOVAL_REVOKE,
     KmsGrants: String(input.kmsGrants ?? true),
     AutoScalingRoleGrants: String(input.autoScalingRoleGrants ?? false),
     DeclaredKeyArns: [...(input.declaredKeyArns ?? [])],

@@ -296,16 +296,6 @@ describe('Delete', () => {
     expect(response).toEqual({ PhysicalResourceId: physicalId });
     expect([...await allIds(key1), ...await allIds(key2)]).toEqual([]);
   });
-
-  test("with RemovalPolicy 'retain' keeps the grants and makes no call at all", async () => {
-    const props: AmiShareInput = { imageId: ami.imageId, accounts: [A, B], removalPolicy: 'retain' };
-    const physicalId = (await run(createEvent(props))).response.PhysicalResourceId!;
-
-    const { calls } = await run(deleteEvent(physicalId, props));
-
-    expect(calls).toEqual([]);
-    expect(await granteesNamed(key1, NAME)).toEqual(sorted(root(A), root(B)));
-  });
 });
 
 describe('Refused before any change', () => {

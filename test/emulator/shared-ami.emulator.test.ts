@@ -277,19 +277,6 @@ describe('Delete', () => {
     expect(await state()).toEqual(stateBefore);
     expect(stateBefore.launch).toEqual(sorted(user(A), user(B)));
   });
-
-  test("with RemovalPolicy 'retain' keeps every share", async () => {
-    const props: AmiShareInput = { imageId: ami.imageId, accounts: [A, B], organizationArns: [ORG], shareSnapshots: true, removalPolicy: 'retain' };
-    const physicalId = await created(props);
-    const stateBefore = await state();
-
-    const { response, mutating } = await run(deleteEvent(physicalId, props));
-
-    expect(response.PhysicalResourceId).toBe(physicalId);
-    expect(mutating).toEqual([]);
-    expect(await state()).toEqual(stateBefore);
-    expect(stateBefore).toEqual({ launch: sorted(user(A), user(B), org(ORG)), snapshots: { [snap()]: sorted(user(A), user(B)) } });
-  });
 });
 
 describe('Duplicate delivery', () => {

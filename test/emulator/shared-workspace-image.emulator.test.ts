@@ -109,7 +109,7 @@ describe('Update', () => {
   test('an update that changes nothing makes no mutating call', async () => {
     const input: WorkspaceShareInput = { imageId, accounts: [A, B] };
     const physicalId = await created(input);
-    const { mutating } = await run(updateEvent(physicalId, { ...input, removalPolicy: 'retain' }, input));
+    const { mutating } = await run(updateEvent(physicalId, { ...input, forceUnshare: true }, input));
     expect(mutating).toEqual([]);
     expect(await permissions()).toEqual(sorted(A, B));
   });
@@ -256,14 +256,6 @@ describe('Delete', () => {
     const { mutating } = await run(deleteEvent(physicalId, input));
     expect(changes(mutating).sort()).toEqual([`-${A}`, `-${B}`]);
     expect(await permissions()).toEqual([]);
-  });
-
-  test('RemovalPolicy retain keeps every share', async () => {
-    const input: WorkspaceShareInput = { imageId, accounts: [A, B], removalPolicy: 'retain' };
-    const physicalId = await created(input);
-    const { calls } = await run(deleteEvent(physicalId, input));
-    expect(calls).toEqual([]);
-    expect(await permissions()).toEqual(sorted(A, B));
   });
 
   test('a vanished image counts as unshared (moto has no DeleteWorkspaceImage: an id it never had looks the same)', async () => {
@@ -435,15 +427,6 @@ describe('Delete: the deletion guard, decided on moto\'s real permission list', 
       const { mutating } = await run(deleteEvent(physicalId, input));
       expect(names(mutating)).toEqual(['DeleteWorkspaceImage']);
       expect(deleted).toEqual([imageId]);
-    });
-
-    test('RemovalPolicy retain with DeleteImage (the construct refuses it; the handler lets retain win): no call at all', async () => {
-      const input: WorkspaceShareInput = { ...deleting([A, B]), removalPolicy: 'retain' };
-      const physicalId = await created(input);
-      const { calls } = await run(deleteEvent(physicalId, input));
-      expect(calls).toEqual([]);
-      expect(deleted).toEqual([]);
-      expect(await permissions()).toEqual(sorted(A, B));
     });
   });
 });

@@ -15,9 +15,7 @@ import {
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { eventBuilders } from './events';
 import { ec2Client, Moto, MOTO_ACCOUNT, MOTO_REGION, settleAll, useMotoSuite } from './moto';
-import {
-  REMOVAL_RETAIN, REMOVAL_REVOKE, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties,
-} from '../../src/private/contract';
+import { SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourceProperties } from '../../src/private/contract';
 
 // ---------------------------------------------------------------------------------------------
 // The WorkSpace that images are made from
@@ -217,8 +215,6 @@ export const SERVICE_TOKEN = `arn:aws:lambda:${MOTO_REGION}:${MOTO_ACCOUNT}:func
 export interface WorkspaceShareInput {
   readonly imageId: string;
   readonly accounts: string[];
-  /** @default 'revoke' */
-  readonly removalPolicy?: typeof REMOVAL_REVOKE | typeof REMOVAL_RETAIN;
   /** The app owns the image's lifetime (deletionGuard, or implied by deleteImage as the construct does). @default deleteImage */
   readonly guardImage?: boolean;
   /** deleteImageOnRemoval. @default false */
@@ -234,7 +230,6 @@ export function workspaceImageProperties(input: WorkspaceShareInput): SharedWork
   return {
     ImageId: input.imageId,
     Accounts: [...input.accounts],
-    RemovalPolicy: input.removalPolicy ?? REMOVAL_REVOKE,
     GuardImage: String(input.guardImage ?? input.deleteImage ?? false),
     DeleteImage: String(input.deleteImage ?? false),
     ForceUnshare: String(input.forceUnshare ?? false),

@@ -44,7 +44,6 @@ function props(overrides: Record<string, unknown> = {}): Record<string, unknown>
     OrganizationArns: [ORG],
     OrganizationalUnitArns: [OU],
     ShareSnapshots: 'false',
-    RemovalPolicy: 'revoke',
     ...overrides,
   };
 }
@@ -76,13 +75,12 @@ function permissionSteps(steps: Step[]): Array<LaunchStep | SnapshotStep> {
 
 describe('parseAmiProperties (strict)', () => {
   test('reads well-formed properties into a spec', () => {
-    expect(parseAmiProperties(props({ ShareSnapshots: 'true', RemovalPolicy: 'retain' }), 'strict')).toEqual({
+    expect(parseAmiProperties(props({ ShareSnapshots: 'true' }), 'strict')).toEqual({
       imageId: IMAGE,
       accounts: [A, B],
       organizationArns: [ORG],
       organizationalUnitArns: [OU],
       shareSnapshots: true,
-      removal: 'retain',
       kmsGrants: true,
       autoScalingRoleGrants: false,
       declaredKeyArns: [],
@@ -96,7 +94,7 @@ describe('parseAmiProperties (strict)', () => {
     });
   });
 
-  test('accepts an 8-hex AMI id; defaults: ShareSnapshots false, RemovalPolicy revoke, KmsGrants on, AutoScalingRoleGrants off, no declared keys', () => {
+  test('accepts an 8-hex AMI id; defaults: ShareSnapshots false, KmsGrants on, AutoScalingRoleGrants off, no declared keys', () => {
     const parsed = parseAmiProperties({ ImageId: SHORT_IMAGE, Accounts: [A] }, 'strict');
     expect(parsed).toEqual(spec({ imageId: SHORT_IMAGE, accounts: [A] }));
   });
@@ -222,11 +220,6 @@ describe('parseAmiProperties (strict)', () => {
     expect(err.message).toContain(`ShareSnapshots must be "true" or "false", got ${JSON.stringify(flag)}`);
   });
 
-  test.each(['destroy', 'Retain', 'snapshot'])('rejects a bad RemovalPolicy %j', (policy) => {
-    const err = strictError(props({ RemovalPolicy: policy }));
-    expect(err.message).toContain(`RemovalPolicy must be "revoke" or "retain", got ${JSON.stringify(policy)}`);
-  });
-
   test('reads the deletion-guard flags; DeleteImage implies the guard; DeleteSnapshots only with DeleteImage', () => {
     expect(parseAmiProperties(props({ GuardImage: 'true', ForceUnshare: 'true' }), 'strict'))
       .toMatchObject({ guardImage: true, deleteImage: false, deleteSnapshots: false, forceUnshare: true });
@@ -280,12 +273,12 @@ describe('parseAmiProperties (strict)', () => {
     });
 
   test('reports every problem in one sentence', () => {
-    const err = strictError(props({ ImageId: 'ami-x', Accounts: ['1'], RemovalPolicy: 'destroy', Extra: 1 }));
+    const err = strictError(props({ ImageId: 'ami-x', Accounts: ['1'], ShareSnapshots: 'yes', Extra: 1 }));
     expect(err.message).toMatch(/^SharedAmi for "ami-x" was not changed because its properties are invalid: /);
     expect(err.message).toContain('imageId "ami-x" is not an AMI id');
     expect(err.message).toContain('unknown properties Extra');
     expect(err.message).toContain('Accounts: "1" is not a valid account id');
-    expect(err.message).toContain('RemovalPolicy must be');
+    expect(err.message).toContain('ShareSnapshots must be');
     expect(err.message).not.toContain('\n');
   });
 
@@ -319,7 +312,6 @@ describe('parseAmiProperties (lenient)', () => {
       OrganizationArns: ['bad-org', ORG],
       OrganizationalUnitArns: 'not a list',
       ShareSnapshots: 'maybe',
-      RemovalPolicy: 'destroy',
       Unknown: 'x',
     }), 'lenient');
     expect(parsed).toEqual({
@@ -328,7 +320,6 @@ describe('parseAmiProperties (lenient)', () => {
       organizationArns: [ORG],
       organizationalUnitArns: [],
       shareSnapshots: false,
-      removal: 'revoke',
       kmsGrants: true,
       autoScalingRoleGrants: false,
       declaredKeyArns: [],
@@ -356,9 +347,8 @@ describe('parseAmiProperties (lenient)', () => {
     expect(parsed).toMatchObject({ kmsGrants: false, autoScalingRoleGrants: true, declaredKeyArns: [KEY_2] });
   });
 
-  test('keeps the retain policy and the snapshot flag', () => {
-    const parsed = parseAmiProperties(props({ RemovalPolicy: 'retain', ShareSnapshots: 'true' }), 'lenient');
-    expect(parsed.removal).toBe('retain');
+  test('keeps the snapshot flag', () => {
+    const parsed = parseAmiProperties(props({ ShareSnapshots: 'true' }), 'lenient');
     expect(parsed.shareSnapshots).toBe(true);
   });
 });

@@ -8,7 +8,6 @@ export function amiSpec(overrides: Partial<AmiShareSpec> = {}): AmiShareSpec {
     organizationArns: [],
     organizationalUnitArns: [],
     shareSnapshots: false,
-    removal: 'revoke',
     kmsGrants: true,
     autoScalingRoleGrants: false,
     declaredKeyArns: [],

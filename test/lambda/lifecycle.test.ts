@@ -76,10 +76,6 @@ describe('deleteTarget', () => {
     expect(deleteTarget(AMI, remove('failed-create-marker'))).toBeUndefined();
   });
 
-  test('RemovalPolicy retain: nothing to do', () => {
-    expect(deleteTarget(AMI, remove(`shared-ami:${OLD}`, { RemovalPolicy: 'retain', DeleteImage: 'true' }))).toBeUndefined();
-  });
-
   test('the image of the physical id, the declaration, and the removal plan', () => {
     expect(deleteTarget(AMI, remove(`shared-ami:${NEW}`, { GuardImage: 'true' }))).toMatchObject({ imageId: NEW, plan: 'guard', spec: { imageId: OLD } });
     expect(deleteTarget(AMI, remove(`shared-ami:${OLD}`, { DeleteImage: 'true' }))?.plan).toBe('delete-image');

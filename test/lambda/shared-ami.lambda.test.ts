@@ -65,7 +65,6 @@ function props(overrides: Props = {}): Props {
     OrganizationArns: [],
     OrganizationalUnitArns: [],
     ShareSnapshots: 'false',
-    RemovalPolicy: 'revoke',
     // deregistration protection has tests of its own ('deregistration protection')
     DeregistrationProtection: 'false',
     ...overrides,
@@ -379,7 +378,6 @@ describe('Create is rejected before any mutating call', () => {
     ['an unknown property', { Colour: 'blue' }, /unknown properties Colour/],
     ['no recipient', { Accounts: [] }, /no recipient/],
     ['a bad ShareSnapshots', { ShareSnapshots: 'yes' }, /ShareSnapshots must be "true" or "false", got "yes"/],
-    ['a bad RemovalPolicy', { RemovalPolicy: 'destroy' }, /RemovalPolicy must be "revoke" or "retain", got "destroy"/],
   ])('invalid properties: %s (no AWS call at all)', async (_, overrides, message) => {
     givenImage();
     const err = await failure(createEvent(props(overrides)));
@@ -473,12 +471,6 @@ describe('Update of the same image', () => {
     expect(mutatingCalls()).toEqual([]);
   });
 
-  test('changing only RemovalPolicy makes no mutating call', async () => {
-    givenImage([{ UserId: A }, { UserId: B }]);
-    await handler(updateEvent(props({ RemovalPolicy: 'retain' }), props()));
-    expect(mutatingCalls()).toEqual([]);
-  });
-
   test('never removes permissions it did not declare', async () => {
     const fake = givenImage(
       [{ UserId: A }, { UserId: FOREIGN }, { OrganizationArn: FOREIGN_ORG }, { Group: 'all' }],
@@ -544,7 +536,7 @@ describe('Update of the same image', () => {
 
   test('malformed old properties do not block the update (read leniently)', async () => {
     givenImage([{ UserId: A }]);
-    await handler(updateEvent(props({ Accounts: [B] }), props({ Accounts: ['not-an-account', A], RemovalPolicy: 'bogus' })));
+    await handler(updateEvent(props({ Accounts: [B] }), props({ Accounts: ['not-an-account', A], ShareSnapshots: 'bogus' })));
     expect(modifyImageInputs()).toEqual([{ ImageId: IMAGE, LaunchPermission: { Add: [{ UserId: B }], Remove: [{ UserId: A }] } }]);
   });
 
@@ -702,14 +694,6 @@ describe('Delete', () => {
     const response = await handler(deleteEvent(props(), physical));
     expect(response).toEqual({ PhysicalResourceId: physical });
     expect(ec2Mock.calls()).toHaveLength(0);
-  });
-
-  test('RemovalPolicy "retain" keeps the shares and makes no AWS call', async () => {
-    const fake = givenImage([{ UserId: A }, { UserId: B }], { 'snap-1': [A, B] });
-    const response = await handler(deleteEvent(props({ RemovalPolicy: 'retain', ShareSnapshots: 'true' })));
-    expect(response).toEqual({ PhysicalResourceId: physicalId(IMAGE) });
-    expect(ec2Mock.calls()).toHaveLength(0);
-    expect(grantsOf(fake)).toHaveLength(2);
   });
 
   test('malformed properties do not block the delete: the well-formed recipients are revoked', async () => {
@@ -1891,16 +1875,6 @@ describe('KMS grants', () => {
       await expect(handler(deleteEvent(props({ Accounts: [A] })))).resolves.toEqual({ PhysicalResourceId: physicalId(IMAGE) });
       expect(revokeGrantInputs()).toEqual([{ KeyId: KEY_1, GrantId: g }]);
     });
-
-    test('RemovalPolicy "retain" keeps the grants and makes no KMS call', async () => {
-      givenEncryptedImage({ 'snap-1': KEY_1 }, [{ UserId: A }]);
-      const kms = givenKeys();
-      seedGrant(kms, KEY_1, root(A));
-      await handler(deleteEvent(props({ Accounts: [A], RemovalPolicy: 'retain' })));
-      expect(kmsMock.calls()).toHaveLength(0);
-      expect(ec2Mock.calls()).toHaveLength(0);
-      expect(grantsOn(kms, KEY_1)).toEqual(ours(root(A)));
-    });
   });
 
   describe('KmsGrants "false"', () => {
@@ -2132,13 +2106,6 @@ describe('deletion guard', () => {
     await handler(deleteEvent(retiring()));
     expect(modifyImageInputs()).toEqual([{ ImageId: IMAGE, LaunchPermission: { Remove: [{ UserId: A }] } }]);
     expect(fake.images[IMAGE]).toBeUndefined();
-  });
-
-  test('RemovalPolicy retain never deletes (the construct refuses the combination; the handler keeps everything)', async () => {
-    const fake = givenImage([{ UserId: A }]);
-    await handler(deleteEvent(retiring({ RemovalPolicy: 'retain' })));
-    expect(ec2Mock.calls()).toHaveLength(0);
-    expect(fake.images[IMAGE]).toBeDefined();
   });
 
   test('the guard flags change nothing on Create or Update', async () => {

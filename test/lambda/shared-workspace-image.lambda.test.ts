@@ -55,7 +55,7 @@ type Props = Record<string, unknown>;
 
 /** The properties the construct sends. */
 function props(overrides: Props = {}): Props {
-  return { ImageId: IMAGE, Accounts: [A, B], RemovalPolicy: 'revoke', GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false', ...overrides };
+  return { ImageId: IMAGE, Accounts: [A, B], GuardImage: 'false', DeleteImage: 'false', ForceUnshare: 'false', ...overrides };
 }
 
 /** What the construct sends with deleteImageOnRemoval (wireGuard sets GuardImage with it). */
@@ -543,7 +543,6 @@ describe('image checks before any change', () => {
     ['Accounts that is not a list', { Accounts: A }, /Accounts must be a list/],
     ['an unknown property', { OrganizationArns: [] }, /unknown properties OrganizationArns/],
     ['no account', { Accounts: [] }, /no account/],
-    ['a bad RemovalPolicy', { RemovalPolicy: 'destroy' }, /RemovalPolicy must be "revoke" or "retain", got "destroy"/],
   ])('invalid properties: %s (no AWS call at all)', async (_, overrides, message) => {
     givenImage();
     const err = await failure(createEvent(props(overrides)));
@@ -726,12 +725,6 @@ describe('Update', () => {
     expect(updateInputs()).toEqual([]);
   });
 
-  test('switching RemovalPolicy alone changes nothing in AWS', async () => {
-    givenImage([A, B]);
-    await handler(updateEvent(props({ RemovalPolicy: 'retain' }), props()));
-    expect(updateInputs()).toEqual([]);
-  });
-
   test('never unshares an account shared outside this resource that it never declared', async () => {
     const fake = givenImage([A, FOREIGN]);
     await handler(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
@@ -878,13 +871,6 @@ describe('Delete', () => {
     expect(sharedWith(fake)).toEqual([FOREIGN]);
   });
 
-  test('RemovalPolicy retain: no AWS call at all', async () => {
-    const fake = givenImage([A, B]);
-    await handler(deleteEvent(props({ RemovalPolicy: 'retain' })));
-    expect(wsMock.calls()).toHaveLength(0);
-    expect(sharedWith(fake)).toEqual([A, B]);
-  });
-
   test('a physical id this handler did not issue (after a failed create) is a successful no-op', async () => {
     givenImage([A, B]);
     for (const physical of ['AWSCDK::CustomResourceProviderFramework::CREATE_FAILED', 'shared-wsi:not-an-image', physicalId('wsi-1')]) {
@@ -937,7 +923,7 @@ describe('Delete', () => {
 
   test('lenient properties: malformed entries are skipped, well-formed declared accounts are unshared', async () => {
     const fake = givenImage([A, B, FOREIGN]);
-    await handler(deleteEvent({ ImageId: 'garbage', Accounts: [A, 'junk'], Colour: 'blue', RemovalPolicy: 'what' }, physicalId(IMAGE)));
+    await handler(deleteEvent({ ImageId: 'garbage', Accounts: [A, 'junk'], Colour: 'blue' }, physicalId(IMAGE)));
     expect(sharedWith(fake)).toEqual([B, FOREIGN]);
   });
 
@@ -1156,14 +1142,6 @@ describe('Delete: the deletion guard', () => {
     expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 1);
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
     expect(sharedWith(fake)).toEqual([FOREIGN]);
-  });
-
-  test('RemovalPolicy retain wins over DeleteImage: no AWS call, nothing unshared or deleted', async () => {
-    const fake = givenImage([A, B]);
-    await handler(deleteEvent(props({ ...DELETE_IMAGE, ForceUnshare: 'true', RemovalPolicy: 'retain' })));
-    expect(wsMock.calls()).toHaveLength(0);
-    expect(fake.images[IMAGE]).toBeDefined();
-    expect(sharedWith(fake)).toEqual([A, B]);
   });
 
   test('an image owned by another account is never deleted', async () => {

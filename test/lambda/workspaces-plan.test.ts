@@ -31,7 +31,7 @@ function image(overrides: Partial<WorkspaceImage> = {}): WorkspaceImage {
 }
 
 function spec(accounts: string[], imageId = IMAGE): WorkspaceShareSpec {
-  return { imageId, accounts, removal: 'revoke', guardImage: false, deleteImage: false, forceUnshare: false, takeOver: false };
+  return { imageId, accounts, guardImage: false, deleteImage: false, forceUnshare: false, takeOver: false };
 }
 
 /** The spec's removal flags when the construct sends none or all 'false'. */
@@ -50,7 +50,6 @@ describe('parseWorkspaceImageProperties', () => {
   const good = {
     ImageId: IMAGE,
     Accounts: [A, B],
-    RemovalPolicy: 'revoke',
     GuardImage: 'false',
     DeleteImage: 'false',
     ForceUnshare: 'false',
@@ -64,8 +63,7 @@ describe('parseWorkspaceImageProperties', () => {
   });
 
   test('reads the construct\'s properties', () => {
-    expect(parseWorkspaceImageProperties(good, 'strict')).toEqual({ imageId: IMAGE, accounts: [A, B], removal: 'revoke', ...NO_GUARD });
-    expect(parseWorkspaceImageProperties({ ...good, RemovalPolicy: 'retain' }, 'strict').removal).toBe('retain');
+    expect(parseWorkspaceImageProperties(good, 'strict')).toEqual({ imageId: IMAGE, accounts: [A, B], ...NO_GUARD });
   });
 
   test('reads each removal flag on its own', () => {
@@ -75,15 +73,15 @@ describe('parseWorkspaceImageProperties', () => {
   });
 
   test('missing removal flags (a resource deployed by an older version) mean false', () => {
-    expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [A], RemovalPolicy: 'revoke' }, 'strict')).toMatchObject(NO_GUARD);
+    expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [A] }, 'strict')).toMatchObject(NO_GUARD);
   });
 
   test('the construct and the handler agree on the keys', () => {
     expect([...SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS].sort()).toEqual(Object.keys(good).sort());
   });
 
-  test('missing RemovalPolicy means revoke; duplicates are dropped in order', () => {
-    expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [B, A, B] }, 'strict')).toEqual({ imageId: IMAGE, accounts: [B, A], removal: 'revoke', ...NO_GUARD });
+  test('duplicates are dropped in order', () => {
+    expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [B, A, B] }, 'strict')).toEqual({ imageId: IMAGE, accounts: [B, A], ...NO_GUARD });
   });
 
   test.each([
@@ -93,8 +91,7 @@ describe('parseWorkspaceImageProperties', () => {
     ['a bad account', { ...good, Accounts: [A, '12345'] }, /Accounts: "12345" is not a valid account id/],
     ['a non-list', { ...good, Accounts: A }, /Accounts must be a list/],
     ['no account', { ...good, Accounts: [] }, /no account: give at least one 12-digit account id/],
-    ['a missing account list', { ImageId: IMAGE, RemovalPolicy: 'revoke' }, /no account/],
-    ['a bad removal policy', { ...good, RemovalPolicy: 'destroy' }, /RemovalPolicy must be "revoke" or "retain", got "destroy"/],
+    ['a missing account list', { ImageId: IMAGE }, /no account/],
     ['a bad GuardImage', { ...good, GuardImage: 'yes' }, /GuardImage must be "true" or "false", got "yes"/],
     ['a bad DeleteImage', { ...good, DeleteImage: 'TRUE' }, /DeleteImage must be "true" or "false", got "TRUE"/],
     ['a bad ForceUnshare', { ...good, ForceUnshare: 1 }, /ForceUnshare must be "true" or "false", got 1/],
@@ -115,9 +112,9 @@ describe('parseWorkspaceImageProperties', () => {
   });
 
   test('lenient mode keeps the well-formed accounts and never throws', () => {
-    expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [A, 'junk', 42], Extra: 1, RemovalPolicy: 'nope' }, 'lenient'))
-      .toEqual({ imageId: IMAGE, accounts: [A], removal: 'revoke', ...NO_GUARD });
-    expect(parseWorkspaceImageProperties({}, 'lenient')).toEqual({ imageId: 'undefined', accounts: [], removal: 'revoke', ...NO_GUARD });
+    expect(parseWorkspaceImageProperties({ ImageId: IMAGE, Accounts: [A, 'junk', 42], Extra: 1 }, 'lenient'))
+      .toEqual({ imageId: IMAGE, accounts: [A], ...NO_GUARD });
+    expect(parseWorkspaceImageProperties({}, 'lenient')).toEqual({ imageId: 'undefined', accounts: [], ...NO_GUARD });
   });
 
   test('lenient mode reads a malformed flag as false: a Delete never deletes an image on a value it cannot read', () => {
@@ -211,20 +208,14 @@ describe('planChanges (reconcile, one call per account)', () => {
 });
 
 describe('removalPlan (Delete)', () => {
-  const flags = (removal: 'revoke' | 'retain', guardImage: boolean, deleteImage: boolean) => ({ removal, guardImage, deleteImage });
+  const flags = (guardImage: boolean, deleteImage: boolean) => ({ guardImage, deleteImage });
 
-  test('revoke alone unshares; GuardImage adds the guard; DeleteImage adds the guard and the deletion', () => {
-    expect(removalPlan(flags('revoke', false, false))).toBe('revoke');
-    expect(removalPlan(flags('revoke', true, false))).toBe('guard');
-    expect(removalPlan(flags('revoke', true, true))).toBe('delete-image');
+  test('no flag unshares; GuardImage adds the guard; DeleteImage adds the guard and the deletion', () => {
+    expect(removalPlan(flags(false, false))).toBe('revoke');
+    expect(removalPlan(flags(true, false))).toBe('guard');
+    expect(removalPlan(flags(true, true))).toBe('delete-image');
     // DeleteImage alone (the construct always sends GuardImage with it) still guards first
-    expect(removalPlan(flags('revoke', false, true))).toBe('delete-image');
-  });
-
-  test('retain wins over everything: nothing is unshared, nothing deleted', () => {
-    for (const guardImage of [false, true]) {
-      for (const deleteImage of [false, true]) expect(removalPlan(flags('retain', guardImage, deleteImage))).toBe('retain');
-    }
+    expect(removalPlan(flags(false, true))).toBe('delete-image');
   });
 });
 
