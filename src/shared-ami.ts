@@ -327,16 +327,9 @@ export class SharedAmi extends Construct {
       ...(props.deregistrationProtectionCooldown ? { ProtectionCooldown: 'true' } : {}),
       ShareRoleArn: role.roleArn,
     };
-    this.resource = new CustomResource(this, 'Resource', {
-      resourceType: SHARED_AMI_RESOURCE_TYPE,
-      serviceToken: provider.serviceToken,
-      properties: { ...properties },
-      removalPolicy,
+    this.resource = provider.addShareResource(this, {
+      resourceType: SHARED_AMI_RESOURCE_TYPE, properties, removalPolicy, role, deletionGuard: props.deletionGuard,
     });
-    // CloudFormation deletes the share, which runs the deletion guard, before the image, and
-    // before its role (which the handler assumes to revoke).
-    if (props.deletionGuard) this.resource.node.addDependency(props.deletionGuard.imageResource);
-    this.resource.node.addDependency(role);
     this.sharedAmiId = this.resource.getAttString('ImageId');
     this.sharedAmiKmsGrantIds = this.resource.getAttString('GrantIds');
     this.sharedAmiKmsGrantCount = this.resource.getAttString('GrantCount');

@@ -174,16 +174,9 @@ export class SharedWorkspaceImage extends Construct {
       ...(props.takeOverExistingShares ? { TakeOverExistingShares: 'true' } : {}),
       ShareRoleArn: role.roleArn,
     };
-    this.resource = new CustomResource(this, 'Resource', {
-      resourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE,
-      serviceToken: provider.serviceToken,
-      properties: { ...properties },
-      removalPolicy,
+    this.resource = provider.addShareResource(this, {
+      resourceType: SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, properties, removalPolicy, role, deletionGuard: props.deletionGuard,
     });
-    // CloudFormation deletes the share, which runs the deletion guard, before the image, and
-    // before its role (which the handler assumes to unshare).
-    if (props.deletionGuard) this.resource.node.addDependency(props.deletionGuard.imageResource);
-    this.resource.node.addDependency(role);
     const deleteImage = guard.DeleteImage === 'true';
     this.sharedWorkspaceImageId = this.resource.getAttString('ImageId');
 

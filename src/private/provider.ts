@@ -1,10 +1,11 @@
 import * as crypto from 'crypto';
-import { CfnElement, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { CfnElement, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { DeletionGuard } from '../deletion-guard';
 import { ShareHandlerOptions } from '../handler-options';
 import { SHARE_ROLE_PATH_PREFIX } from './contract';
 import { StackLimits } from './limits';
@@ -35,6 +36,19 @@ export interface ShareProviderOptions {
    * @default - no waiter: the onEvent answer completes the resource
    */
   readonly waiter?: ShareProviderWaiter;
+}
+
+/** A share's custom resource, as `ShareProvider.addShareResource` makes it. */
+export interface ShareResourceOptions {
+  /** The CloudFormation type (`Custom::...`). */
+  readonly resourceType: string;
+  /** The contract's properties (`src/private/contract.ts`). */
+  readonly properties: object;
+  /** aws-cdk-lib's meaning: CloudFormation's DeletionPolicy and UpdateReplacePolicy. */
+  readonly removalPolicy: RemovalPolicy;
+  /** The share's role (`attachShareRole`). */
+  readonly role: iam.IRole;
+  readonly deletionGuard?: DeletionGuard;
 }
 
 /** The Provider framework's polling of isComplete. */
@@ -170,6 +184,23 @@ export class ShareProvider extends Construct {
 
   public get serviceToken(): string {
     return this.provider.serviceToken;
+  }
+
+  /**
+   * The share's custom resource, served by this provider. It depends on its role and on the
+   * guarded image resource, so CloudFormation deletes the share, which revokes and runs the
+   * deletion guard, before the image and before the role the handler assumes to revoke.
+   */
+  public addShareResource(share: Construct, options: ShareResourceOptions): CustomResource {
+    const resource = new CustomResource(share, 'Resource', {
+      resourceType: options.resourceType,
+      serviceToken: this.serviceToken,
+      properties: { ...options.properties },
+      removalPolicy: options.removalPolicy,
+    });
+    if (options.deletionGuard) resource.node.addDependency(options.deletionGuard.imageResource);
+    resource.node.addDependency(options.role);
+    return resource;
   }
 
   /**
