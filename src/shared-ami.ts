@@ -10,11 +10,9 @@ import {
 import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
+import { RecipientList } from './private/recipients';
 import { checkRemovalPolicy } from './private/removal';
-import {
-  ACCOUNT, checkAmiId, checkRecipient, duplicatesOf, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT,
-  RecipientKind, unique,
-} from './private/validation';
+import { ACCOUNT, checkAmiId, MAX_AMI_RECIPIENTS, ORGANIZATION, ORGANIZATIONAL_UNIT, unique } from './private/validation';
 import { SharedAmiFunction } from './shared-ami-function';
 
 /**
@@ -185,7 +183,9 @@ export interface SharedAmiProps {
  * Shares an existing AMI with AWS accounts, organizations and organizational units, and keeps its
  * launch permissions (and optionally its snapshots' create-volume permissions) in exactly the
  * declared state through create, update, rollback, replacement and delete. Shares granted outside
- * this construct are never touched.
+ * this construct are left alone, except with `takeOverExistingShares` (declared recipients'
+ * existing shares become this construct's) or `forceUnshareOnRemoval` (a guarded removal revokes
+ * every remaining share).
  *
  * @example
  * import { SharedAmi } from 'cdk-shared-images';
@@ -228,9 +228,9 @@ export class SharedAmi extends Construct {
    */
   public readonly sharedAmiKmsGrantName: string;
 
-  private readonly accounts: string[] = [];
-  private readonly organizationArns: string[] = [];
-  private readonly organizationalUnitArns: string[] = [];
+  private readonly accounts: RecipientList;
+  private readonly organizationArns: RecipientList;
+  private readonly organizationalUnitArns: RecipientList;
   private readonly resource: CustomResource;
   private readonly keys: kms.IKey[];
   private readonly kmsGrants: boolean;
@@ -251,6 +251,9 @@ export class SharedAmi extends Construct {
         throw new Error(`${this.node.path}: encryptionKeys: ${key.node.path} is an alias, not a key (an alias ARN cannot scope KMS permissions or be matched against the AMI's snapshots); pass the kms.Key itself`);
       }
     }
+    this.accounts = new RecipientList(this, ACCOUNT, 'accounts');
+    this.organizationArns = new RecipientList(this, ORGANIZATION, 'organizationArns');
+    this.organizationalUnitArns = new RecipientList(this, ORGANIZATIONAL_UNIT, 'organizationalUnitArns');
     this.addAccounts(...(props.accounts ?? []));
     this.addOrganizationArns(...(props.organizationArns ?? []));
     this.addOrganizationalUnitArns(...(props.organizationalUnitArns ?? []));
@@ -312,9 +315,9 @@ export class SharedAmi extends Construct {
     }
     const properties: SharedAmiResourceProperties = {
       ImageId: props.imageId,
-      Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
-      OrganizationArns: Lazy.list({ produce: () => unique(this.organizationArns) }, { omitEmpty: false }),
-      OrganizationalUnitArns: Lazy.list({ produce: () => unique(this.organizationalUnitArns) }, { omitEmpty: false }),
+      Accounts: Lazy.list({ produce: () => this.accounts.toProperty() }, { omitEmpty: false }),
+      OrganizationArns: Lazy.list({ produce: () => this.organizationArns.toProperty() }, { omitEmpty: false }),
+      OrganizationalUnitArns: Lazy.list({ produce: () => this.organizationalUnitArns.toProperty() }, { omitEmpty: false }),
       ShareSnapshots: String(props.shareSnapshots ?? false),
       KmsGrants: String(kmsGrants),
       AutoScalingRoleGrants: String(props.kmsGrantsForAutoScaling ?? false),
@@ -356,21 +359,23 @@ export class SharedAmi extends Construct {
 
   /** Adds AWS account ids (12 digits) that may launch the AMI. */
   public addAccounts(...accounts: string[]): void {
-    this.addRecipients(this.accounts, ACCOUNT, 'accounts', accounts);
+    this.accounts.add(accounts);
   }
 
   /** Adds AWS Organizations organization ARNs whose accounts may launch the AMI. */
   public addOrganizationArns(...organizationArns: string[]): void {
-    this.addRecipients(this.organizationArns, ORGANIZATION, 'organizationArns', organizationArns);
+    this.organizationArns.add(organizationArns);
+    this.refuseListTokenOnKeys('organizationArns', organizationArns);
     // arn:<partition>:organizations::<management account>:organization/<org id>; a token ARN is
     // split at deploy time (Fn::Split / Fn::Select), so its organization is admitted too.
-    const orgIds = unique(organizationArns.map((a) => (Token.isUnresolved(a) ? Fn.select(1, Fn.split('/', a)) : a.split('/').pop()!)));
+    const orgIds = unique(organizationArns.map((a) => (Token.isUnresolved(a) ? Fn.select(1, Fn.split('/', a)) : a.slice(a.lastIndexOf('/') + 1))));
     if (orgIds.length > 0) this.admitOnKeys({ StringEquals: { 'aws:PrincipalOrgID': orgIds } });
   }
 
   /** Adds AWS Organizations OU ARNs whose accounts may launch the AMI. */
   public addOrganizationalUnitArns(...organizationalUnitArns: string[]): void {
-    this.addRecipients(this.organizationalUnitArns, ORGANIZATIONAL_UNIT, 'organizationalUnitArns', organizationalUnitArns);
+    this.organizationalUnitArns.add(organizationalUnitArns);
+    this.refuseListTokenOnKeys('organizationalUnitArns', organizationalUnitArns);
     // arn:<partition>:organizations::<management account>:ou/<org id>/<ou id> -> <org id>/*/<ou id>/*
     const paths = unique(organizationalUnitArns.map((a) => {
       if (Token.isUnresolved(a)) {
@@ -397,8 +402,8 @@ export class SharedAmi extends Construct {
     // template bytes (a stack of shares must fit CloudFormation's 1 MB).
     const grantees = Lazy.list({
       produce: () => {
-        const accounts = unique(this.accounts);
-        const explicit = accounts.length <= 25 && accounts.every((a) => !Token.isUnresolved(a));
+        const accounts = this.accounts.known;
+        const explicit = accounts.length <= 25 && this.accounts.allLiteral;
         const list = explicit ? accounts : ['*'];
         const partition = '${AWS::Partition}';
         const arns = list.flatMap((a) => (autoScaling
@@ -448,34 +453,27 @@ export class SharedAmi extends Construct {
     }
   }
 
-  private addRecipients(into: string[], kind: RecipientKind, prop: string, values: string[]): void {
-    for (const v of values) {
-      if (Token.isUnresolved(v)) {
-        into.push(v);
-        continue;
-      }
-      const problem = checkRecipient(kind, v);
-      if (problem) throw new Error(`${this.node.path}: ${prop}: ${problem}`);
-      if (into.includes(v)) {
-        Annotations.of(this).addWarningV2(`cdk-shared-images:duplicate-${prop}`, `${prop}: ${v} is listed more than once; it is shared once.`);
-      }
-      into.push(v);
+  /**
+   * The key policy of a declared key admits each organization and OU by its id, split from its ARN
+   * at deploy time; a list token's ARNs cannot be split one by one, so it is refused then.
+   */
+  private refuseListTokenOnKeys(prop: string, values: string[]): void {
+    if (Token.isUnresolved(values) && this.kmsGrants && this.keys.length > 0) {
+      throw new Error(`${this.node.path}: ${prop}: a list token cannot be split into the ids the key policy of encryptionKeys needs; pass each ARN as its own string (a string token each is fine), or leave encryptionKeys out`);
     }
   }
 
   private validateRecipients(): string[] {
     const errors: string[] = [];
-    const literals = [...this.accounts, ...this.organizationArns, ...this.organizationalUnitArns];
-    if (literals.length === 0) {
+    if (this.accounts.isEmpty && this.organizationArns.isEmpty && this.organizationalUnitArns.isEmpty) {
       errors.push('no recipient: give at least one of accounts, organizationArns or organizationalUnitArns (public sharing is not offered)');
     }
-    const total = unique(this.accounts).length + unique(this.organizationArns).length + unique(this.organizationalUnitArns).length;
+    const total = this.accounts.known.length + this.organizationArns.known.length + this.organizationalUnitArns.known.length;
     if (total > MAX_AMI_RECIPIENTS) {
       // AWS lets users raise the quota, so this is AWS's call to make at deploy time.
       Annotations.of(this).addWarningV2('cdk-shared-images:recipient-quota',
         `${total} recipients exceed AWS's default AMI sharing quota of ${MAX_AMI_RECIPIENTS}: the deployment fails unless the quota was raised for this account (Service Quotas, EC2).`);
     }
-    void duplicatesOf;
     return errors;
   }
 }

@@ -1,4 +1,4 @@
-import { Annotations, CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { DeletionGuard } from './deletion-guard';
@@ -7,8 +7,9 @@ import { SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, SharedWorkspaceImageResourcePrope
 import { wireGuard } from './private/guard';
 import { acknowledgeNag, nagArn, subArn, wildcardResource } from './private/nag';
 import { ShareProvider } from './private/provider';
+import { RecipientList } from './private/recipients';
 import { checkRemovalPolicy } from './private/removal';
-import { ACCOUNT, checkRecipient, checkWorkspaceImageId, unique } from './private/validation';
+import { ACCOUNT, checkWorkspaceImageId } from './private/validation';
 import { SharedWorkspaceImageFunction } from './shared-workspace-image-function';
 
 /**
@@ -110,7 +111,10 @@ const WAITER = { queryInterval: Duration.seconds(30), totalTimeout: Duration.min
 /**
  * Shares an existing Amazon WorkSpaces custom image with AWS accounts, and keeps its image
  * permissions in exactly the declared state through create, update, rollback, replacement and
- * delete. Shares granted outside this construct are never touched.
+ * delete. Shares granted outside this
+ * construct are left alone, except with `takeOverExistingShares` (declared recipients' existing
+ * shares become this construct's) or `forceUnshareOnRemoval` (a guarded removal revokes every
+ * remaining share).
  *
  * Recipients see the image as shared with them and must copy it (`CopyWorkspaceImage`) before they
  * can build bundles from it; their copies stay theirs after an unshare.
@@ -132,7 +136,7 @@ export class SharedWorkspaceImage extends Construct {
    */
   public readonly sharedWorkspaceImageId: string;
 
-  private readonly accounts: string[] = [];
+  private readonly accounts: RecipientList;
   private readonly resource: CustomResource;
 
   constructor(scope: Construct, id: string, props: SharedWorkspaceImageProps) {
@@ -143,6 +147,7 @@ export class SharedWorkspaceImage extends Construct {
       if (problem) throw new Error(`${this.node.path}: ${problem}`);
     }
     const removalPolicy = checkRemovalPolicy(this, props.removalPolicy);
+    this.accounts = new RecipientList(this, ACCOUNT, 'accounts');
     this.addAccounts(...(props.accounts ?? []));
 
     const stack = Stack.of(this);
@@ -169,7 +174,7 @@ export class SharedWorkspaceImage extends Construct {
     const role = provider.attachShareRole(this, statements);
     const properties: SharedWorkspaceImageResourceProperties = {
       ImageId: props.imageId,
-      Accounts: Lazy.list({ produce: () => unique(this.accounts) }, { omitEmpty: false }),
+      Accounts: Lazy.list({ produce: () => this.accounts.toProperty() }, { omitEmpty: false }),
       ...guard,
       ...(props.takeOverExistingShares ? { TakeOverExistingShares: 'true' } : {}),
       ShareRoleArn: role.roleArn,
@@ -194,22 +199,11 @@ export class SharedWorkspaceImage extends Construct {
 
   /** Adds AWS account ids (12 digits) to share the image with. */
   public addAccounts(...accounts: string[]): void {
-    for (const v of accounts) {
-      if (Token.isUnresolved(v)) {
-        this.accounts.push(v);
-        continue;
-      }
-      const problem = checkRecipient(ACCOUNT, v);
-      if (problem) throw new Error(`${this.node.path}: accounts: ${problem}`);
-      if (this.accounts.includes(v)) {
-        Annotations.of(this).addWarningV2('cdk-shared-images:duplicate-accounts', `accounts: ${v} is listed more than once; it is shared once.`);
-      }
-      this.accounts.push(v);
-    }
+    this.accounts.add(accounts);
   }
 
   private validateAccounts(): string[] {
-    if (this.accounts.length === 0) {
+    if (this.accounts.isEmpty) {
       return ['no account: give at least one 12-digit account id in accounts or with addAccounts() (WorkSpaces images are shared with accounts only)'];
     }
     return [];

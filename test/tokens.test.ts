@@ -77,3 +77,84 @@ describe.each(WSI_CASES)('SharedWorkspaceImage %s', (_prop, props, bad, message)
     expect(() => parseWorkspaceImageProperties(delivered(s, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, good), 'strict')).not.toThrow();
   });
 });
+
+/**
+ * List tokens: a CommaDelimitedList parameter's `valueAsList` (or an `Fn.split`) stands for a list
+ * whose length is known at deploy time only. It passes synth whole, alone or beside literal values,
+ * and the handler checks every element CloudFormation resolves it to.
+ */
+describe('list tokens', () => {
+  const B = '222222222222';
+  const listParameter = (s: Stack): string[] => new CfnParameter(s, 'Values', { type: 'CommaDelimitedList' }).valueAsList;
+
+  /** Evaluates Ref, Fn::Join and Fn::Split as CloudFormation would, with the parameter `Values` set to `values`. */
+  function evaluate(node: unknown, values: string[]): unknown {
+    if (Array.isArray(node)) return node.map((n) => evaluate(n, values));
+    if (node && typeof node === 'object') {
+      const [[fn, arg]] = Object.entries(node as Record<string, unknown>);
+      if (fn === 'Ref' && arg === 'Values') return values;
+      if (fn === 'Fn::Join') {
+        const [sep, list] = arg as [string, unknown];
+        return (evaluate(list, values) as unknown[]).flat().join(sep);
+      }
+      if (fn === 'Fn::Split') {
+        const [sep, text] = arg as [string, unknown];
+        return (evaluate(text, values) as string).split(sep);
+      }
+      throw new Error(`unexpected ${fn}`);
+    }
+    return node;
+  }
+
+  function deliveredList(s: Stack, type: string, values: string[]): Record<string, unknown> {
+    const props = Object.values(Template.fromStack(s).findResources(type))[0].Properties;
+    const { ServiceToken: _token, ShareRoleArn: _role, ...rest } = props;
+    return Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, evaluate(v, values)]));
+  }
+
+  test('SharedAmi accounts: a lone list token passes synth as the property itself, and the handler checks each account', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: listParameter(s) });
+    const raw = Object.values(Template.fromStack(s).findResources(SHARED_AMI_RESOURCE_TYPE))[0].Properties;
+    expect(raw.Accounts).toEqual({ Ref: 'Values' });
+    expect(parseAmiProperties(deliveredList(s, SHARED_AMI_RESOURCE_TYPE, [A, B]), 'strict').accounts).toEqual([A, B]);
+    expect(() => parseAmiProperties(deliveredList(s, SHARED_AMI_RESOURCE_TYPE, [A, '12345']), 'strict')).toThrow(/"12345" is not a valid account id/);
+  });
+
+  test('SharedAmi accounts: a list token beside literal accounts is joined in by CloudFormation', () => {
+    const s = stack();
+    const share = new SharedAmi(s, 'Share', { imageId: AMI, accounts: [A] });
+    share.addAccounts(...listParameter(s));
+    expect(parseAmiProperties(deliveredList(s, SHARED_AMI_RESOURCE_TYPE, [B, '333333333333']), 'strict').accounts).toEqual([A, B, '333333333333']);
+  });
+
+  test('SharedAmi accounts: with a list token the KMS grantee condition is the any-account pattern', () => {
+    const s = stack();
+    new SharedAmi(s, 'Share', { imageId: AMI, accounts: listParameter(s) });
+    const policies = JSON.stringify(Template.fromStack(s).findResources('AWS::IAM::Role'));
+    expect(policies).toContain(':iam::*:root');
+  });
+
+  test('SharedAmi organizationArns and organizationalUnitArns: list tokens pass synth', () => {
+    const s = stack();
+    const list = listParameter(s);
+    new SharedAmi(s, 'Org', { imageId: AMI, organizationArns: list });
+    new SharedAmi(s, 'Ou', { imageId: AMI, organizationalUnitArns: list });
+    const shares = Object.values(Template.fromStack(s).findResources(SHARED_AMI_RESOURCE_TYPE)).map((r) => r.Properties);
+    expect(shares.map((p) => [p.OrganizationArns, p.OrganizationalUnitArns])).toEqual([[{ Ref: 'Values' }, []], [[], { Ref: 'Values' }]]);
+  });
+
+  test('SharedAmi organizationArns: a list token with encryptionKeys is refused at synth (the key policy needs each organization id)', () => {
+    const s = stack();
+    const key = new kms.Key(s, 'Key');
+    expect(() => new SharedAmi(s, 'Share', { imageId: AMI, organizationArns: listParameter(s), encryptionKeys: [key] }))
+      .toThrow(/organizationArns: a list token cannot be split into the ids the key policy of encryptionKeys needs/);
+  });
+
+  test('SharedWorkspaceImage accounts: a list token passes synth, and the handler checks each account', () => {
+    const s = stack();
+    new SharedWorkspaceImage(s, 'Share', { imageId: WSI, accounts: listParameter(s) });
+    expect(parseWorkspaceImageProperties(deliveredList(s, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, [A, B]), 'strict').accounts).toEqual([A, B]);
+    expect(() => parseWorkspaceImageProperties(deliveredList(s, SHARED_WORKSPACE_IMAGE_RESOURCE_TYPE, ['12345']), 'strict')).toThrow(/"12345" is not a valid account id/);
+  });
+});

@@ -52,17 +52,6 @@ export function checkRecipient(kind: RecipientKind, value: unknown): string | un
   return `${show(value)} is not a valid ${kind.label} (${kind.example})`;
 }
 
-/** Values that occur more than once, each named once, in first-seen order. */
-export function duplicatesOf(values: readonly string[]): string[] {
-  const seen = new Set<string>();
-  const dup = new Set<string>();
-  for (const v of values) {
-    if (seen.has(v)) dup.add(v);
-    seen.add(v);
-  }
-  return [...dup];
-}
-
 /** Order-preserving de-duplication. */
 export function unique(values: readonly string[]): string[] {
   return [...new Set(values)];
