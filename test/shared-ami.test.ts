@@ -447,6 +447,12 @@ describe('deletion guard (retiring an image)', () => {
     })).toThrow(/Golden\/Share: removalPolicy RETAIN keeps the shares, so the AMI cannot be deleted on removal/);
   });
 
+  test('keeping the shares while deleting the snapshots names the prop that was set', () => {
+    expect(() => new SharedAmi(stack(), 'Share', {
+      imageId: AMI, accounts: ['111111111111'], removalPolicy: RemovalPolicy.RETAIN, deleteSnapshotsOnRemoval: true,
+    })).toThrow(/removalPolicy RETAIN keeps the shares, so the AMI cannot be deleted on removal: drop deleteSnapshotsOnRemoval or use RemovalPolicy\.DESTROY$/);
+  });
+
   test('RETAIN with deletionGuard, and forceUnshareOnRemoval without a guard, are warned about', () => {
     const s = stack();
     const image = new CfnResource(s, 'GoldenImage', { type: 'AWS::ImageBuilder::Image', properties: {} });

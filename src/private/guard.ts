@@ -29,7 +29,7 @@ export function wireGuard(share: IConstruct, options: GuardOptions, imageNoun: s
   const retained = options.removalPolicy !== RemovalPolicy.DESTROY;
   const policy = options.removalPolicy.toUpperCase().replace(/-/g, '_');
   if (retained && (deleting || options.deleteSnapshotsOnRemoval)) {
-    throw new Error(`${share.node.path}: removalPolicy ${policy} keeps the shares, so the ${imageNoun} cannot be deleted on removal: drop deleteImageOnRemoval or use RemovalPolicy.DESTROY`);
+    throw new Error(`${share.node.path}: removalPolicy ${policy} keeps the shares, so the ${imageNoun} cannot be deleted on removal: drop ${deleting ? 'deleteImageOnRemoval' : 'deleteSnapshotsOnRemoval'} or use RemovalPolicy.DESTROY`);
   }
   if (options.deleteSnapshotsOnRemoval && !deleting) {
     throw new Error(`${share.node.path}: deleteSnapshotsOnRemoval needs deleteImageOnRemoval (snapshots of a registered AMI cannot be deleted)`);

@@ -101,7 +101,7 @@ func TestCustomResourcesAndProperties(t *testing.T) {
 
 func TestOneHandlerPerConstructType(t *testing.T) {
 	template := synth(t)
-	for _, provider := range []string{"SharedAmiProvider handler", "SharedWorkspaceImageProvider handler"} {
+	for _, provider := range []string{"SharedAmiProvider handler (onEvent)", "SharedWorkspaceImageProvider handler (onEvent)"} {
 		if n := handlerFunctions(template, provider); n != 1 {
 			t.Errorf("%s: %d functions, want 1", provider, n)
 		}

@@ -56,8 +56,8 @@ def test_custom_resources_and_properties():
 
 def test_one_handler_per_construct_type():
     template = synth()
-    assert len(handler_functions(template, "SharedAmiProvider handler")) == 1
-    assert len(handler_functions(template, "SharedWorkspaceImageProvider handler")) == 1
+    assert len(handler_functions(template, "SharedAmiProvider handler (onEvent)")) == 1
+    assert len(handler_functions(template, "SharedWorkspaceImageProvider handler (onEvent)")) == 1
 
 
 def test_guard_removal_policy_handler_options_and_attributes():

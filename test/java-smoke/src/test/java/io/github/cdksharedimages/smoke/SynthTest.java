@@ -85,8 +85,8 @@ class SynthTest {
     @Test
     void oneHandlerPerConstructType() {
         Template template = synth();
-        assertEquals(1, handlerFunctions(template, "SharedAmiProvider handler"));
-        assertEquals(1, handlerFunctions(template, "SharedWorkspaceImageProvider handler"));
+        assertEquals(1, handlerFunctions(template, "SharedAmiProvider handler (onEvent)"));
+        assertEquals(1, handlerFunctions(template, "SharedWorkspaceImageProvider handler (onEvent)"));
     }
 
     @Test
