@@ -329,7 +329,7 @@ export function explainFailure(err: unknown, imageId: string, step: StepShape | 
     const what = `KMS key ${step.target} of AMI ${imageId}`;
     if (refusal === 'bad-grantee') {
       return grantee.includes('AWSServiceRoleForAutoScaling')
-        ? `Account ${granteeAccount(grantee)} has no Auto Scaling service-linked role, so KMS key ${step.target} of AMI ${imageId} cannot be granted to it: create the role in ${granteeAccount(grantee)} (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.`
+        ? `Account ${granteeAccount(grantee)} has no Auto Scaling service-linked role, so KMS key ${step.target} of AMI ${imageId} cannot be granted to it: create the role in ${granteeAccount(grantee)} (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn kmsGrantsForAutoScaling off.`
         : `KMS refused ${grantee} as a grantee of key ${step.target} of AMI ${imageId} (${code}): check that account ${granteeAccount(grantee)} exists.`;
     }
     if (refusal === 'grant-quota') {

@@ -765,7 +765,7 @@ describe('explainFailure for KMS steps', () => {
   test.each(['InvalidArnException', 'MalformedPolicyDocumentException'])('%s on an Auto Scaling role grantee: the account has no such role', (code) => {
     expect(explainFailure(awsError(code), IMAGE, grantAsg, OWNER)).toBe(
       `Account ${B} has no Auto Scaling service-linked role, so KMS key ${KEY_1} of AMI ${IMAGE} cannot be granted to it: create the role in ${B}`
-      + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.',
+      + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn kmsGrantsForAutoScaling off.',
     );
   });
 

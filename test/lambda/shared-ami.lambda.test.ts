@@ -1421,7 +1421,7 @@ describe('KMS grants', () => {
       expect(err).toBeInstanceOf(ShareError);
       expect(err.message).toBe(
         `Account ${B} has no Auto Scaling service-linked role, so KMS key ${KEY_1} of AMI ${IMAGE} cannot be granted to it: create the role in ${B}`
-        + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.'
+        + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn kmsGrantsForAutoScaling off.'
         + ' Nothing was left changed: what was applied before the failure was undone.',
       );
       expect(ec2Mock).not.toHaveReceivedCommand(ModifyImageAttributeCommand);

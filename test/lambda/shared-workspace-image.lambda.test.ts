@@ -60,7 +60,7 @@ function props(overrides: Props = {}): Props {
 
 /** What the construct sends with deleteImageOnRemoval (wireGuard sets GuardImage with it). */
 const DELETE_IMAGE = { GuardImage: 'true', DeleteImage: 'true' };
-/** What the construct sends with imageResource only: guard, but the image is another resource's to delete. */
+/** What the construct sends with a deletionGuard only: guard, but the image is another resource's to delete. */
 const GUARD_ONLY = { GuardImage: 'true', DeleteImage: 'false' };
 
 const common = {
@@ -1104,7 +1104,7 @@ describe('Delete: the deletion guard', () => {
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
   });
 
-  test('guard without delete (imageResource): a foreign share blocks, and the image is never deleted by the share', async () => {
+  test('guard without delete (deletionGuard): a foreign share blocks, and the image is never deleted by the share', async () => {
     const fake = givenImage([A, B, FOREIGN]);
     const err = await failure(deleteEvent(props(GUARD_ONLY)));
     expect(err.message).toBe(blocked(FOREIGN));
@@ -1112,7 +1112,7 @@ describe('Delete: the deletion guard', () => {
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
   });
 
-  test('guard without delete (imageResource): no other share, so it succeeds, leaving the image to its own resource', async () => {
+  test('guard without delete (deletionGuard): no other share, so it succeeds, leaving the image to its own resource', async () => {
     const fake = givenImage([A, B]);
     await handler(deleteEvent(props(GUARD_ONLY)));
     expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 2);
