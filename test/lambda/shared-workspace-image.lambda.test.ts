@@ -1252,6 +1252,22 @@ describe('the record of ownership (who holds which share, and who made it)', () 
     expect(shared(fake)).toEqual([]);
   });
 
+  test('putting back a share another resource claimed meanwhile: its failure is the short sentence, not the SDK error', async () => {
+    const fake = givenImage([]);
+    await onEvent(createEvent(props({ Accounts: [A, B] })));
+    wsMock.on(UpdateWorkspaceImagePermissionCommand).callsFake((input: UpdateWorkspaceImagePermissionCommandInput) => {
+      if (input.AllowCopyImage) throw wsError('AccessDeniedException', 'User is not authorized');
+      // Another resource claims B while this one unshares it.
+      seedEarlierClaim(parameters, asOther(deleteEvent(props({ Accounts: [B] }))), 'workspaces');
+      fake.images[IMAGE].shared = fake.images[IMAGE].shared.filter((a) => a !== input.SharedAccountId);
+      return {};
+    });
+    const err = await failure(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
+    expect(err).toBeInstanceOf(ShareError);
+    expect(err.message).toBe(`The share handler is not allowed to share WorkSpaces image ${IMAGE} with account ${B} (AccessDeniedException):`
+      + ` the image must be owned by account ${OWNER}, and no SCP or permissions boundary may deny the call.`);
+  });
+
   test('two resources declaring one account: it stays until the last lets go; the guard names the other holder', async () => {
     const fake = givenImage([]);
     await onEvent(createEvent(props({ Accounts: [A, B], ...GUARD_ONLY })));
