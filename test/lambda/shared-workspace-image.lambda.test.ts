@@ -671,7 +671,10 @@ describe('PENDING image: asynchronous completion', () => {
     const event = createEvent(props());
     const response = await onEvent(event);
     const poll = isCompleteInput(event, { ...response, [COMPLETION_KEY]: { ...(response[COMPLETION_KEY] as object), ImageId: NEW_IMAGE } as never });
-    expect((await failure(poll)).message).toMatch(/waits for WorkSpaces image wsi-9876zyxwv but the resource declares wsi-0123abcde/);
+    expect((await failure(poll)).message).toBe(
+      `WorkSpaces image ${IMAGE} in account ${OWNER} was not shared: the Provider framework's isComplete call waits for ${NEW_IMAGE} instead,`
+      + ' so the handler and the framework come from different versions; deploy the stack again with this library\'s current version.',
+    );
     expect(updateInputs()).toEqual([]);
   });
 
@@ -700,7 +703,8 @@ describe('entry points of their own (index.onEvent, index.isComplete)', () => {
     givenImage([]);
     const event = createEvent(props());
     await expect(isCompleteEntry(event as unknown as IsCompleteEvent)).rejects.toThrow(
-      new ShareError(`The isComplete call carries no ${COMPLETION_KEY}: the handler and the Provider framework disagree; deploy again.`),
+      new ShareError(`WorkSpaces image ${IMAGE} in account ${OWNER} was not shared: the Provider framework's isComplete call carries no ${COMPLETION_KEY},`
+        + ' so the handler and the framework come from different versions; deploy the stack again with this library\'s current version.'),
     );
     expect(updateInputs()).toEqual([]);
   });
