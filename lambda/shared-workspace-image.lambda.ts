@@ -15,7 +15,7 @@ import type {
   CloudFormationCustomResourceEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
 import { ShareError } from './common/errors';
-import { OnEventResponse, ownProperties, physicalIdFor } from './common/event';
+import { OnEventResponse, ownProperties, physicalIdFor, stackContext } from './common/event';
 import { deleteTarget, ResourceKind, updatePath } from './common/lifecycle';
 import { route, startEvent } from './common/router';
 import { contextOf, removeShares, shareOrWait, shareWhenAvailable } from './workspaces/executor';
@@ -51,16 +51,25 @@ export async function onEvent(event: CloudFormationCustomResourceEvent): Promise
 export async function isComplete(event: IsCompleteEvent): Promise<IsCompleteResponse> {
   const completion = completionOf(event);
   startEvent(event, WORKSPACE_IMAGE.noun, workspaces.startInvocation, { call: 'isComplete', completion });
-  if (!completion) throw new ShareError(`The isComplete call carries no ${COMPLETION_KEY}: the handler and the Provider framework disagree; deploy again.`);
+  if (!completion) {
+    throw versionMismatch(event, String(ownProperties(event.ResourceProperties).ImageId), `carries no ${COMPLETION_KEY}`);
+  }
   if (completion.Step === 'done') return { IsComplete: true };
   const after = parseWorkspaceImageProperties(ownProperties(event.ResourceProperties), 'strict');
-  if (after.imageId !== completion.ImageId) {
-    throw new ShareError(`The isComplete call waits for WorkSpaces image ${completion.ImageId} but the resource declares ${after.imageId}: deploy again.`);
-  }
+  if (after.imageId !== completion.ImageId) throw versionMismatch(event, after.imageId, `waits for ${completion.ImageId} instead`);
   const before = completion.Before === 'old' && event.RequestType === 'Update'
     ? parseWorkspaceImageProperties(ownProperties(event.OldResourceProperties), 'lenient')
     : undefined;
   return { IsComplete: await shareWhenAvailable(contextOf(event), completion.Deadline, before, after) };
+}
+
+/**
+ * An isComplete call that onEvent's answer cannot have produced (no completion marker, or one for
+ * another image): the deployed handler and Provider framework are not the pair this library ships.
+ */
+function versionMismatch(event: IsCompleteEvent, imageId: string, what: string): ShareError {
+  return new ShareError(`WorkSpaces image ${imageId} in account ${stackContext(event).account} was not shared: the Provider framework's isComplete call ${what},`
+    + ' so the handler and the framework come from different versions; deploy the stack again with this library\'s current version.');
 }
 
 /**

@@ -423,7 +423,7 @@ describe('cdk-nag AwsSolutions', () => {
     expect(nagFindings(s)).toEqual([]);
   });
 
-  test('with deleteImageOnRemoval (literal and token) and imageResource: no unacknowledged finding', () => {
+  test('with deleteImageOnRemoval (literal and token) and a deletionGuard: no unacknowledged finding', () => {
     const app = new App();
     const s = new Stack(app, 'Golden', { env: { account: '123456789012', region: 'eu-west-1' } });
     const image = new CustomResource(s, 'GoldenImage', { serviceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:image-builder' });

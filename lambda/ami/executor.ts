@@ -124,10 +124,10 @@ export async function converge(run: RunContext, before: AmiShareSpec | undefined
     }
     throw err;
   }
-  const restore = await claimedByOthersMeanwhile(imageId, run.claim.claimId, release.launch);
+  const restore = await claimedByOthersMeanwhile(imageId, run.claim.claimId, release.launch).catch(fail);
   if (restore.length > 0) {
     log({ restore, why: 'claimed by another resource while this one revoked' });
-    await aws.modifyLaunchPermissions(imageId, restore.map(launchPermissionFromKey), []);
+    await aws.modifyLaunchPermissions(imageId, restore.map(launchPermissionFromKey), []).catch(fail);
   }
   await finishRecord(imageId, record, ownership, claim, deleting).catch(fail);
   if (protection.disable) await releaseProtection(run);

@@ -95,7 +95,7 @@ export function mergeByArn(keys: KeyInfo[]): KeyInfo[] {
  */
 export function keyProblem(imageId: string, keys: KeyInfo[], spec: AmiShareSpec): string | undefined {
   // With key handling turned off the user owns the keys: no refusal (also lets a rollback to
-  // grantKeyUsage false go through on an aws/ebs AMI).
+  // kmsGrants false go through on an aws/ebs AMI).
   if (!spec.kmsGrants) return undefined;
   const awsManaged = keys.find((k) => k.manager === 'AWS');
   if (awsManaged) {

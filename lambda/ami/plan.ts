@@ -11,7 +11,7 @@ import {
 } from '../../src/private/validation';
 import { awsErrorCode, isAccessDenied, isThrottling, isTransient } from '../common/aws-errors-adapter';
 import { errorDetail, ShareError } from '../common/errors';
-import { PropertyReader } from '../common/properties';
+import { PropertyReader, ReadMode } from '../common/properties';
 import { chunks, Delta, reconcileLagging, summarize, unique } from '../common/sets';
 
 /** What one SharedAmi resource declares, parsed and checked. */
@@ -63,7 +63,7 @@ export { AMI_ID };
  * only well-formed recipients: anything malformed can never have been granted, and a Delete must
  * not get stuck on it.
  */
-export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' | 'lenient'): AmiShareSpec {
+export function parseAmiProperties(raw: Record<string, unknown>, mode: ReadMode): AmiShareSpec {
   const read = new PropertyReader<SharedAmiResourceProperties>(raw, SHARED_AMI_PROPERTY_KEYS);
   read.checkImageAndRole(checkAmiId);
   const accounts = read.list('Accounts', ACCOUNT);
@@ -73,18 +73,12 @@ export function parseAmiProperties(raw: Record<string, unknown>, mode: 'strict' 
   const shareSnapshots = read.flag('ShareSnapshots', false);
   const kmsGrants = read.flag('KmsGrants', true);
   const autoScalingRoleGrants = read.flag('AutoScalingRoleGrants', false);
-  const guardImage = read.flag('GuardImage', false);
-  const deleteImage = read.flag('DeleteImage', false);
+  const { guardImage, deleteImage, forceUnshare, takeOver } = read.commonFlags();
   const deleteSnapshots = read.flag('DeleteSnapshots', false);
-  const forceUnshare = read.flag('ForceUnshare', false);
-  const takeOver = read.flag('TakeOverExistingShares', false);
   const protection = read.flag('DeregistrationProtection', true);
   const protectionCooldown = read.flag('ProtectionCooldown', false);
-  if (mode === 'strict') {
-    const total = accounts.length + organizationArns.length + organizationalUnitArns.length;
-    if (total === 0 && read.problems.length === 0) read.check('no recipient: give at least one account, organization ARN or OU ARN');
-    read.throwIfInvalid('SharedAmi');
-  }
+  const recipients = accounts.length + organizationArns.length + organizationalUnitArns.length;
+  read.finish(mode, 'SharedAmi', recipients, 'no recipient: give at least one account, organization ARN or OU ARN');
   return {
     imageId: read.imageId(),
     accounts,
@@ -329,7 +323,7 @@ export function explainFailure(err: unknown, imageId: string, step: StepShape | 
     const what = `KMS key ${step.target} of AMI ${imageId}`;
     if (refusal === 'bad-grantee') {
       return grantee.includes('AWSServiceRoleForAutoScaling')
-        ? `Account ${granteeAccount(grantee)} has no Auto Scaling service-linked role, so KMS key ${step.target} of AMI ${imageId} cannot be granted to it: create the role in ${granteeAccount(grantee)} (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.`
+        ? `Account ${granteeAccount(grantee)} has no Auto Scaling service-linked role, so KMS key ${step.target} of AMI ${imageId} cannot be granted to it: create the role in ${granteeAccount(grantee)} (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn kmsGrantsForAutoScaling off.`
         : `KMS refused ${grantee} as a grantee of key ${step.target} of AMI ${imageId} (${code}): check that account ${granteeAccount(grantee)} exists.`;
     }
     if (refusal === 'grant-quota') {

@@ -22,6 +22,21 @@ const MAX_KEY_SHOWN = 40;
 /** The keys every share resource carries, named once for the reader. */
 const IMAGE_ID: CommonShareResourcePropertyKey = 'ImageId';
 const SHARE_ROLE_ARN: CommonShareResourcePropertyKey = 'ShareRoleArn';
+const GUARD_IMAGE: CommonShareResourcePropertyKey = 'GuardImage';
+const DELETE_IMAGE: CommonShareResourcePropertyKey = 'DeleteImage';
+const FORCE_UNSHARE: CommonShareResourcePropertyKey = 'ForceUnshare';
+const TAKE_OVER: CommonShareResourcePropertyKey = 'TakeOverExistingShares';
+
+/** Strict (Create, Update) refuses anything off; lenient (Delete, the "before" side of an Update) keeps what is well-formed. */
+export type ReadMode = 'strict' | 'lenient';
+
+/** The deletion-guard and take-over flags every resource type carries, all off by default. */
+export interface CommonShareFlags {
+  readonly guardImage: boolean;
+  readonly deleteImage: boolean;
+  readonly forceUnshare: boolean;
+  readonly takeOver: boolean;
+}
 
 /** Reads the properties of one resource type `P` (an interface of the contract). */
 export class PropertyReader<P extends ShareResourceProperties> {
@@ -68,6 +83,31 @@ export class PropertyReader<P extends ShareResourceProperties> {
 
   /** A 'true' / 'false' flag (CloudFormation stringifies booleans). */
   public flag(key: ScalarPropertyKey<P>, byDefault: boolean): boolean {
+    return this.flagOf(key, byDefault);
+  }
+
+  /** The flags every resource type reads alike: the deletion guard's and take-over's. */
+  public commonFlags(): CommonShareFlags {
+    return {
+      guardImage: this.flagOf(GUARD_IMAGE, false),
+      deleteImage: this.flagOf(DELETE_IMAGE, false),
+      forceUnshare: this.flagOf(FORCE_UNSHARE, false),
+      takeOver: this.flagOf(TAKE_OVER, false),
+    };
+  }
+
+  /**
+   * The end of every reading. Strict: an event without any recipient is refused (named only when
+   * nothing else is wrong, since a malformed recipient list also leaves none), and so is any
+   * problem (`throwIfInvalid`). Lenient: nothing is refused.
+   */
+  public finish(mode: ReadMode, construct: string, recipients: number, noRecipient: string): void {
+    if (mode === 'lenient') return;
+    if (recipients === 0 && this.problems.length === 0) this.check(noRecipient);
+    this.throwIfInvalid(construct);
+  }
+
+  private flagOf(key: string, byDefault: boolean): boolean {
     const v = this.raw[key];
     if (v === undefined) return byDefault;
     if (!['true', 'false', true, false].includes(v as string)) this.problems.push(`${key} must be "true" or "false", got ${show(v)}`);

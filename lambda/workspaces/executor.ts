@@ -191,7 +191,12 @@ async function converge(
   }
   // Put back what another resource claimed while this one unshared it (DESIGN.md, "Ownership").
   const restore = await read(ctx, imageId, () => claimedByOthersMeanwhile(imageId, ctx.claim.claimId, released));
-  for (const account of restore) await applyChange(imageId, { account, allow: true });
+  for (const account of restore) {
+    const change = { account, allow: true };
+    await applyChange(imageId, change).catch((err: unknown) => {
+      throw new ShareError(explainFailure(err, imageId, change, ctx.account, image));
+    });
+  }
   await read(ctx, imageId, () => finishRecord(imageId, record, ownership, ownership.claim, deleting));
   return { image, record, released };
 }

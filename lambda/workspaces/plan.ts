@@ -10,7 +10,7 @@ import { SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS, SharedWorkspaceImageResourcePrope
 import { ACCOUNT, checkWorkspaceImageId, show, WORKSPACE_IMAGE_ID } from '../../src/private/validation';
 import { awsErrorCode, isAccessDenied, isThrottling, isTransient } from '../common/aws-errors-adapter';
 import { errorDetail, ShareError } from '../common/errors';
-import { PropertyReader } from '../common/properties';
+import { PropertyReader, ReadMode } from '../common/properties';
 import { reconcileLagging, summarize } from '../common/sets';
 
 export { WORKSPACE_IMAGE_ID };
@@ -46,19 +46,13 @@ export const PENDING_WAIT_LIMIT_MINUTES = 40;
  * only well-formed accounts: anything malformed can never have been shared, and a Delete must not
  * get stuck on it.
  */
-export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode: 'strict' | 'lenient'): WorkspaceShareSpec {
+export function parseWorkspaceImageProperties(raw: Record<string, unknown>, mode: ReadMode): WorkspaceShareSpec {
   const read = new PropertyReader<SharedWorkspaceImageResourceProperties>(raw, SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS);
   read.checkImageAndRole(checkWorkspaceImageId);
   const accounts = read.list('Accounts', ACCOUNT);
-  const guardImage = read.flag('GuardImage', false);
-  const deleteImage = read.flag('DeleteImage', false);
-  const forceUnshare = read.flag('ForceUnshare', false);
-  const takeOver = read.flag('TakeOverExistingShares', false);
-  if (mode === 'strict') {
-    if (accounts.length === 0 && read.problems.length === 0) read.check('no account: give at least one 12-digit account id');
-    read.throwIfInvalid('SharedWorkspaceImage');
-  }
-  return { imageId: read.imageId(), accounts, guardImage, deleteImage, forceUnshare, takeOver };
+  const flags = read.commonFlags();
+  read.finish(mode, 'SharedWorkspaceImage', accounts.length, 'no account: give at least one 12-digit account id');
+  return { imageId: read.imageId(), accounts, ...flags };
 }
 
 // ---------------------------------------------------------------------------------------------

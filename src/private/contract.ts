@@ -10,6 +10,14 @@
  * and every Delete that does reach it revokes.
  */
 
+/**
+ * The keys of a property interface, listed from a `Record<keyof P, true>`: the record, unlike an
+ * array, must name every key of `P` to compile, so no key can be sent and then refused as unknown.
+ */
+function keysOf<K extends string>(all: Record<K, true>): ReadonlyArray<K> {
+  return Object.keys(all) as K[];
+}
+
 /** CloudFormation resource type of a SharedAmi share. */
 export const SHARED_AMI_RESOURCE_TYPE = 'Custom::SharedAmi';
 
@@ -49,12 +57,31 @@ export interface SharedAmiResourceProperties {
   readonly ShareRoleArn?: string;
 }
 
+/**
+ * Every key of `SharedAmiResourceProperties`, once: a key added to the interface and not here does
+ * not compile (and neither does a key here that the interface lacks).
+ */
+const SHARED_AMI_KEYS: Record<keyof SharedAmiResourceProperties, true> = {
+  ImageId: true,
+  Accounts: true,
+  OrganizationArns: true,
+  OrganizationalUnitArns: true,
+  ShareSnapshots: true,
+  KmsGrants: true,
+  AutoScalingRoleGrants: true,
+  DeclaredKeyArns: true,
+  GuardImage: true,
+  DeleteImage: true,
+  DeleteSnapshots: true,
+  ForceUnshare: true,
+  TakeOverExistingShares: true,
+  ShareRoleArn: true,
+  DeregistrationProtection: true,
+  ProtectionCooldown: true,
+};
+
 /** Every key a SharedAmi resource may carry; the handler rejects anything else. */
-export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = [
-  'ImageId', 'Accounts', 'OrganizationArns', 'OrganizationalUnitArns', 'ShareSnapshots',
-  'KmsGrants', 'AutoScalingRoleGrants', 'DeclaredKeyArns', 'GuardImage', 'DeleteImage', 'DeleteSnapshots', 'ForceUnshare',
-  'TakeOverExistingShares', 'ShareRoleArn', 'DeregistrationProtection', 'ProtectionCooldown',
-];
+export const SHARED_AMI_PROPERTY_KEYS: ReadonlyArray<keyof SharedAmiResourceProperties> = keysOf(SHARED_AMI_KEYS);
 
 /** Attributes (Fn::GetAtt) a SharedAmi resource returns. */
 export interface SharedAmiResourceAttributes {
@@ -118,10 +145,13 @@ export interface SharedWorkspaceImageResourceProperties {
   readonly ShareRoleArn?: string;
 }
 
+/** Every key of `SharedWorkspaceImageResourceProperties`, once (the compiler keeps the two alike, as for SharedAmi). */
+const SHARED_WORKSPACE_IMAGE_KEYS: Record<keyof SharedWorkspaceImageResourceProperties, true> = {
+  ImageId: true, Accounts: true, GuardImage: true, DeleteImage: true, ForceUnshare: true, TakeOverExistingShares: true, ShareRoleArn: true,
+};
+
 /** Every key a SharedWorkspaceImage resource may carry; the handler rejects anything else. */
-export const SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS: ReadonlyArray<keyof SharedWorkspaceImageResourceProperties> = [
-  'ImageId', 'Accounts', 'GuardImage', 'DeleteImage', 'ForceUnshare', 'TakeOverExistingShares', 'ShareRoleArn',
-];
+export const SHARED_WORKSPACE_IMAGE_PROPERTY_KEYS: ReadonlyArray<keyof SharedWorkspaceImageResourceProperties> = keysOf(SHARED_WORKSPACE_IMAGE_KEYS);
 
 /** Attributes (Fn::GetAtt) a SharedWorkspaceImage resource returns. */
 export interface SharedWorkspaceImageResourceAttributes {

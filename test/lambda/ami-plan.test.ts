@@ -14,7 +14,7 @@ import {
 import { ShareError } from '../../lambda/common/errors';
 import { imageIdFromPhysicalId, ownProperties, physicalIdFor, stackContext } from '../../lambda/common/event';
 import { chunks, reconcileLagging, summarize, unique } from '../../lambda/common/sets';
-import { SHARED_AMI_PHYSICAL_ID_PREFIX } from '../../src/private/contract';
+import { SHARED_AMI_PHYSICAL_ID_PREFIX, SHARED_AMI_PROPERTY_KEYS, SharedAmiResourceProperties } from '../../src/private/contract';
 import { MAX_AMI_RECIPIENTS } from '../../src/private/validation';
 
 const IMAGE = 'ami-0123456789abcdef0';
@@ -192,6 +192,29 @@ describe('parseAmiProperties (strict)', () => {
   test('rejects unknown keys and names them', () => {
     const err = strictError(props({ Foo: 'x', Bar: 'y' }));
     expect(err.message).toContain('unknown properties Foo, Bar');
+  });
+
+  test('accepts every key of the contract (the compiler makes this object name each one)', () => {
+    const every: Required<SharedAmiResourceProperties> = {
+      ImageId: IMAGE,
+      Accounts: [A],
+      OrganizationArns: [ORG],
+      OrganizationalUnitArns: [OU],
+      ShareSnapshots: 'true',
+      KmsGrants: 'true',
+      AutoScalingRoleGrants: 'false',
+      DeclaredKeyArns: [KEY_1],
+      GuardImage: 'true',
+      DeleteImage: 'false',
+      DeleteSnapshots: 'false',
+      ForceUnshare: 'false',
+      TakeOverExistingShares: 'false',
+      DeregistrationProtection: 'true',
+      ProtectionCooldown: 'false',
+      ShareRoleArn: `arn:aws:iam::${OWNER}:role/cdk-shared-images/us-east-1/s/SharedAmi/ShareRole`,
+    };
+    expect([...SHARED_AMI_PROPERTY_KEYS].sort()).toEqual(Object.keys(every).sort());
+    expect(parseAmiProperties({ ...every }, 'strict')).toMatchObject({ imageId: IMAGE, accounts: [A], guardImage: true });
   });
 
   test('rejects a declaration without any recipient', () => {
@@ -765,7 +788,7 @@ describe('explainFailure for KMS steps', () => {
   test.each(['InvalidArnException', 'MalformedPolicyDocumentException'])('%s on an Auto Scaling role grantee: the account has no such role', (code) => {
     expect(explainFailure(awsError(code), IMAGE, grantAsg, OWNER)).toBe(
       `Account ${B} has no Auto Scaling service-linked role, so KMS key ${KEY_1} of AMI ${IMAGE} cannot be granted to it: create the role in ${B}`
-      + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.',
+      + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn kmsGrantsForAutoScaling off.',
     );
   });
 

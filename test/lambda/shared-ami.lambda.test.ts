@@ -13,7 +13,7 @@ import {
   CreateGrantCommand, CreateGrantCommandInput, DescribeKeyCommand, GrantListEntry, KMSClient, KMSServiceException, ListGrantsCommand,
   ListGrantsCommandInput, RevokeGrantCommand,
 } from '@aws-sdk/client-kms';
-import { GetParametersByPathCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
+import { GetParametersByPathCommand, PutParameterCommand, SSMServiceException } from '@aws-sdk/client-ssm';
 import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent, CloudFormationCustomResourceEvent,
   CloudFormationCustomResourceUpdateEvent,
@@ -844,6 +844,22 @@ describe('error mapping', () => {
     expect(err.message).toMatch(/ Nothing was changed\.$/);
   });
 
+  test('a failed read of the record after a revoke (what others claimed meanwhile) becomes the short sentence, not the SDK error', async () => {
+    givenImage([{ UserId: A }, { UserId: B }]);
+    // Parameter Store answers until the first launch permission is revoked, then keeps throttling.
+    ssmMock.on(GetParametersByPathCommand).callsFake((input: { Path?: string }) => {
+      if (ec2Mock.commandCalls(ModifyImageAttributeCommand).length > 0) {
+        throw new SSMServiceException({ name: 'ThrottlingException', message: 'Rate exceeded', $fault: 'client', $metadata: { httpStatusCode: 400 } });
+      }
+      const prefix = `${input.Path}/`;
+      return { Parameters: [...parameters].filter(([n]) => n.startsWith(prefix)).map(([Name, Value]) => ({ Name, Value, Type: 'String' })) };
+    });
+    const err = await failure(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
+    expectShortSentence(err);
+    expect(err.message).toBe(`AWS kept throttling changes to AMI ${IMAGE} (ThrottlingException) after all retries: deploy again later; the change resumes where it stopped.`);
+    expect(modifyImageInputs()).toEqual([{ ImageId: IMAGE, LaunchPermission: { Remove: [{ UserId: B }] } }]);
+  });
+
   test('throttling while reading the image fails before any mutating call', async () => {
     givenImage();
     ec2Mock.on(DescribeImagesCommand).rejects(ec2Error('RequestLimitExceeded'));
@@ -1421,7 +1437,7 @@ describe('KMS grants', () => {
       expect(err).toBeInstanceOf(ShareError);
       expect(err.message).toBe(
         `Account ${B} has no Auto Scaling service-linked role, so KMS key ${KEY_1} of AMI ${IMAGE} cannot be granted to it: create the role in ${B}`
-        + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn grantAutoScalingServiceRole off.'
+        + ' (iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com) or turn kmsGrantsForAutoScaling off.'
         + ' Nothing was left changed: what was applied before the failure was undone.',
       );
       expect(ec2Mock).not.toHaveReceivedCommand(ModifyImageAttributeCommand);

@@ -60,7 +60,7 @@ function props(overrides: Props = {}): Props {
 
 /** What the construct sends with deleteImageOnRemoval (wireGuard sets GuardImage with it). */
 const DELETE_IMAGE = { GuardImage: 'true', DeleteImage: 'true' };
-/** What the construct sends with imageResource only: guard, but the image is another resource's to delete. */
+/** What the construct sends with a deletionGuard only: guard, but the image is another resource's to delete. */
 const GUARD_ONLY = { GuardImage: 'true', DeleteImage: 'false' };
 
 const common = {
@@ -671,7 +671,10 @@ describe('PENDING image: asynchronous completion', () => {
     const event = createEvent(props());
     const response = await onEvent(event);
     const poll = isCompleteInput(event, { ...response, [COMPLETION_KEY]: { ...(response[COMPLETION_KEY] as object), ImageId: NEW_IMAGE } as never });
-    expect((await failure(poll)).message).toMatch(/waits for WorkSpaces image wsi-9876zyxwv but the resource declares wsi-0123abcde/);
+    expect((await failure(poll)).message).toBe(
+      `WorkSpaces image ${IMAGE} in account ${OWNER} was not shared: the Provider framework's isComplete call waits for ${NEW_IMAGE} instead,`
+      + ' so the handler and the framework come from different versions; deploy the stack again with this library\'s current version.',
+    );
     expect(updateInputs()).toEqual([]);
   });
 
@@ -700,7 +703,8 @@ describe('entry points of their own (index.onEvent, index.isComplete)', () => {
     givenImage([]);
     const event = createEvent(props());
     await expect(isCompleteEntry(event as unknown as IsCompleteEvent)).rejects.toThrow(
-      new ShareError(`The isComplete call carries no ${COMPLETION_KEY}: the handler and the Provider framework disagree; deploy again.`),
+      new ShareError(`WorkSpaces image ${IMAGE} in account ${OWNER} was not shared: the Provider framework's isComplete call carries no ${COMPLETION_KEY},`
+        + ' so the handler and the framework come from different versions; deploy the stack again with this library\'s current version.'),
     );
     expect(updateInputs()).toEqual([]);
   });
@@ -1104,7 +1108,7 @@ describe('Delete: the deletion guard', () => {
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
   });
 
-  test('guard without delete (imageResource): a foreign share blocks, and the image is never deleted by the share', async () => {
+  test('guard without delete (deletionGuard): a foreign share blocks, and the image is never deleted by the share', async () => {
     const fake = givenImage([A, B, FOREIGN]);
     const err = await failure(deleteEvent(props(GUARD_ONLY)));
     expect(err.message).toBe(blocked(FOREIGN));
@@ -1112,7 +1116,7 @@ describe('Delete: the deletion guard', () => {
     expect(wsMock).not.toHaveReceivedCommand(DeleteWorkspaceImageCommand);
   });
 
-  test('guard without delete (imageResource): no other share, so it succeeds, leaving the image to its own resource', async () => {
+  test('guard without delete (deletionGuard): no other share, so it succeeds, leaving the image to its own resource', async () => {
     const fake = givenImage([A, B]);
     await handler(deleteEvent(props(GUARD_ONLY)));
     expect(wsMock).toHaveReceivedCommandTimes(DescribeWorkspaceImagePermissionsCommand, 2);
@@ -1250,6 +1254,22 @@ describe('the record of ownership (who holds which share, and who made it)', () 
     await onEvent(createEvent(props({ Accounts: [A], TakeOverExistingShares: 'true' })));
     await onEvent(deleteEvent(props({ Accounts: [A], TakeOverExistingShares: 'true' })));
     expect(shared(fake)).toEqual([]);
+  });
+
+  test('putting back a share another resource claimed meanwhile: its failure is the short sentence, not the SDK error', async () => {
+    const fake = givenImage([]);
+    await onEvent(createEvent(props({ Accounts: [A, B] })));
+    wsMock.on(UpdateWorkspaceImagePermissionCommand).callsFake((input: UpdateWorkspaceImagePermissionCommandInput) => {
+      if (input.AllowCopyImage) throw wsError('AccessDeniedException', 'User is not authorized');
+      // Another resource claims B while this one unshares it.
+      seedEarlierClaim(parameters, asOther(deleteEvent(props({ Accounts: [B] }))), 'workspaces');
+      fake.images[IMAGE].shared = fake.images[IMAGE].shared.filter((a) => a !== input.SharedAccountId);
+      return {};
+    });
+    const err = await failure(updateEvent(props({ Accounts: [A] }), props({ Accounts: [A, B] })));
+    expect(err).toBeInstanceOf(ShareError);
+    expect(err.message).toBe(`The share handler is not allowed to share WorkSpaces image ${IMAGE} with account ${B} (AccessDeniedException):`
+      + ` the image must be owned by account ${OWNER}, and no SCP or permissions boundary may deny the call.`);
   });
 
   test('two resources declaring one account: it stays until the last lets go; the guard names the other holder', async () => {

@@ -1,6 +1,6 @@
 /**
  * Pure-function tests of the SharedWorkspaceImage handler's decisions (lambda/workspaces/plan.ts)
- * and of its bounded-concurrency runner (lambda/workspaces/concurrency.ts). No AWS, no mocks.
+ * and of its bounded-concurrency runner (lambda/common/concurrency.ts). No AWS, no mocks.
  */
 import { WorkspaceImage, WorkSpacesServiceException } from '@aws-sdk/client-workspaces';
 import { runBounded } from '../../lambda/common/concurrency';
