@@ -3,7 +3,7 @@
  * the strict test AWS's consistency window, see lambda/common/ownership.ts): a wait for AWS to catch up (a new
  * KMS grant listed, a snapshot no longer in use) costs milliseconds, not seconds. The strict test
  * AWS's consistency windows are set well below what these schedules wait in all (see
- * test/emulator/strict.ts).
+ * `startMoto` in test/emulator/moto.ts and test/emulator/strict_aws.py).
  */
 import { freshness } from '../lambda/common/ownership';
 import { backoff } from '../lambda/common/retry';
