@@ -10,6 +10,6 @@ if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]
 fi
 echo "installing moto (the local AWS) into .venv from PyPI: about 20 s, once"
 python3 -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
+.venv/bin/pip install --quiet --no-compile --disable-pip-version-check -r "$req"
 echo "$want" > "$stamp"
 echo "moto installed into .venv ($(.venv/bin/python -c 'import moto; print(moto.__version__)'))"
