@@ -365,7 +365,7 @@ export class SharedAmi extends Construct {
   /** Adds AWS Organizations organization ARNs whose accounts may launch the AMI. */
   public addOrganizationArns(...organizationArns: string[]): void {
     this.organizationArns.add(organizationArns);
-    this.refuseListTokenOnKeys('organizationArns', organizationArns);
+    if (this.keptWhole('organizationArns', organizationArns)) return;
     // arn:<partition>:organizations::<management account>:organization/<org id>; a token ARN is
     // split at deploy time (Fn::Split / Fn::Select), so its organization is admitted too.
     const orgIds = unique(organizationArns.map((a) => (Token.isUnresolved(a) ? Fn.select(1, Fn.split('/', a)) : a.slice(a.lastIndexOf('/') + 1))));
@@ -375,7 +375,7 @@ export class SharedAmi extends Construct {
   /** Adds AWS Organizations OU ARNs whose accounts may launch the AMI. */
   public addOrganizationalUnitArns(...organizationalUnitArns: string[]): void {
     this.organizationalUnitArns.add(organizationalUnitArns);
-    this.refuseListTokenOnKeys('organizationalUnitArns', organizationalUnitArns);
+    if (this.keptWhole('organizationalUnitArns', organizationalUnitArns)) return;
     // arn:<partition>:organizations::<management account>:ou/<org id>/<ou id> -> <org id>/*/<ou id>/*
     const paths = unique(organizationalUnitArns.map((a) => {
       if (Token.isUnresolved(a)) {
@@ -454,13 +454,16 @@ export class SharedAmi extends Construct {
   }
 
   /**
-   * The key policy of a declared key admits each organization and OU by its id, split from its ARN
-   * at deploy time; a list token's ARNs cannot be split one by one, so it is refused then.
+   * Whether `values` is one list token, kept whole (nothing to split into key-policy conditions).
+   * The key policy of a declared key admits each organization and OU by its id, split from its ARN;
+   * a list token's ARNs cannot be split one by one, so with declared keys it is refused.
    */
-  private refuseListTokenOnKeys(prop: string, values: string[]): void {
-    if (Token.isUnresolved(values) && this.kmsGrants && this.keys.length > 0) {
+  private keptWhole(prop: string, values: string[]): boolean {
+    if (!Token.isUnresolved(values)) return false;
+    if (this.kmsGrants && this.keys.length > 0) {
       throw new Error(`${this.node.path}: ${prop}: a list token cannot be split into the ids the key policy of encryptionKeys needs; pass each ARN as its own string (a string token each is fine), or leave encryptionKeys out`);
     }
+    return true;
   }
 
   private validateRecipients(): string[] {
