@@ -175,7 +175,7 @@ const typecheck = project.addTask('typecheck', {
 // Local AWS: moto's server in a project-local virtualenv, installed by the test command itself.
 // ---------------------------------------------------------------------------------------------
 const emulatorSetup = project.addTask('emulator:setup', {
-  description: 'Install moto[server] into .venv (idempotent)',
+  description: 'Install moto (the local AWS) into .venv: from the install cache or PyPI, once per requirements change',
   steps: [{ exec: 'bash scripts/emulator-setup.sh' }],
 });
 

@@ -71,7 +71,7 @@ function reproduce(r: BenchmarkResults): string {
     '',
     '```sh',
     'npx projen bundle            # the handler bundles under assets/lambda/ (section 4 measures them)',
-    'npx projen emulator:setup    # moto[server] in .venv (sections 2 and 3)',
+    'npx projen emulator:setup    # moto in .venv (sections 2 and 3)',
     `${r.command}`,
     '```',
     '',

@@ -2,6 +2,7 @@
 # it starts, with the seconds since the command started; projen's banner before each command
 # ("👾 task » subtask | <whole command line>") is shortened to one such line of at most 100
 # columns; steps_summary prints each step's time and outcome.
+source "$(dirname "${BASH_SOURCE[0]}")/install-cache.sh"
 SECONDS=0
 STEP_RESULTS=()
 
@@ -28,22 +29,34 @@ projen_task() {
   done
 }
 
-# install_dependencies: npm packages (npm ci, then npm install) and moto (scripts/emulator-setup.sh, into .venv)
-# side by side: in a fresh clone each takes half a minute or more.
+# install_dependencies: npm packages (node_modules/) and moto (scripts/emulator-setup.sh, into .venv)
+# side by side. A fresh clone takes each tree from the install cache (scripts/install-cache.sh) when
+# this machine has installed the same lockfile before, and otherwise installs exactly the lockfile
+# (npm ci, about 20 s) and saves it there. Later runs check the installed tree against the lockfile
+# (npm install, about 1 s).
 install_dependencies() {
   local status=0 moto
   bash scripts/emulator-setup.sh &
   moto=$!
-  # A fresh clone installs exactly the lockfile (npm ci); --prefer-offline takes what the npm
-  # cache holds without asking the registry again (half the time with a warm cache). Later runs
-  # check the installed tree against the lockfile (npm install, a few seconds).
-  if [ -f node_modules/.package-lock.json ]; then
-    npm install --prefer-offline --no-audit --no-fund --loglevel=error || status=$?
-  else
-    npm ci --prefer-offline --no-audit --no-fund --loglevel=error || status=$?
-  fi
+  install_node_modules || status=$?
   wait "$moto" || status=$?
   return "$status"
+}
+
+install_node_modules() {
+  local key
+  # --prefer-offline takes what the npm cache holds without asking the registry again.
+  if [ -f node_modules/.package-lock.json ]; then
+    npm install --prefer-offline --no-audit --no-fund --loglevel=error
+    return
+  fi
+  key=$(install_cache_key package.json package-lock.json "=node $(node --version)" "=npm $(npm --version)" "=$(uname -sm)")
+  if install_cache_restore node_modules "$key" node_modules; then
+    echo "npm packages: linked from the install cache ($(install_cache_dir)), as npm ci made them for this lockfile"
+    return
+  fi
+  npm ci --prefer-offline --no-audit --no-fund --loglevel=error || return
+  install_cache_save node_modules "$key" node_modules
 }
 
 steps_summary() {

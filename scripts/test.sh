@@ -32,7 +32,7 @@ summary() {
   node scripts/junit-summary.js test-reports/*.xml || true
 }
 trap summary EXIT
-step "npm packages and moto, side by side (fresh clone: about 35 s; then 2 s)" install_dependencies
+step "npm packages and moto: about 2 s from the install cache, 35 s the first time" install_dependencies
 rm -f test-reports/*.xml
 step "fast layer: bundle, type-check, construct and handler unit tests, eslint: about 2 min" projen_task test
 step "emulator layer: the real handlers against the strict local AWS (moto): about 2 min" projen_task test:emulator

@@ -73,7 +73,7 @@ function strictDefaults(): Record<string, string> {
 export async function startMoto(options: StartMotoOptions = {}): Promise<Moto> {
   const python = options.python ?? VENV_PYTHON;
   if (!existsSync(python)) {
-    throw new Error(`moto is not installed: ${python} does not exist. Run "npx projen emulator:setup" (installs moto[server] into .venv) and try again.`);
+    throw new Error(`moto is not installed: ${python} does not exist. Run "npx projen emulator:setup" (installs moto into .venv) and try again.`);
   }
   const child = spawn(python, [LAUNCHER], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...strictDefaults(), ...process.env, PYTHONUNBUFFERED: '1' } });
   const stderr = tail(child, 16_000);
@@ -87,7 +87,7 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<Moto> {
     const fail = (why: string): void => {
       cleanup();
       child.kill('SIGKILL');
-      const hint = /ModuleNotFoundError|No module named/.test(stderr()) ? ' Run "npx projen emulator:setup" to install moto[server].' : '';
+      const hint = /ModuleNotFoundError|No module named/.test(stderr()) ? ' Run "npx projen emulator:setup" to install moto.' : '';
       reject(new Error(`moto did not start: ${why}.${hint}${stderr() ? `\n--- moto_launcher stderr ---\n${stderr()}` : ''}`));
     };
     const onData = (chunk: Buffer): void => {
