@@ -92,7 +92,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     include: ['../example/**/*.ts', '../scripts/**/*.ts'],
     compilerOptions: {},
   },
-  gitignore: ['/.venv/', 'cdk.out/', '/.example-out/'],
+  // /*.from-cache-*: a tree the install cache is still linking (scripts/install-cache.sh).
+  gitignore: ['/.venv/', 'cdk.out/', '/.example-out/', '/*.from-cache-*'],
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -50,7 +50,10 @@ install_node_modules() {
     npm install --prefer-offline --no-audit --no-fund --loglevel=error
     return
   fi
-  key=$(install_cache_key package.json package-lock.json "=node $(node --version)" "=npm $(npm --version)" "=$(uname -sm)")
+  # Everything besides the lockfile that decides the tree npm ci makes.
+  key=$(install_cache_key package.json package-lock.json "=node $(node --version)" "=npm $(npm --version)" \
+    "=NODE_ENV=${NODE_ENV:-}" "=$(npm config get omit include install-strategy legacy-peer-deps)" \
+    "=$(uname -sm)" "=$(getconf GNU_LIBC_VERSION 2>/dev/null || echo 'not glibc')")
   if install_cache_restore node_modules "$key" node_modules; then
     echo "npm packages: linked from the install cache ($(install_cache_dir)), as npm ci made them for this lockfile"
     return
