@@ -28,6 +28,9 @@ Control commands (POST, JSON body, JSON answer; 4xx with {"error": ...} on bad i
   "region"?, "account"?}: changes shares as if made by hand long ago (no consistency window opens,
   no refusal applies). Launch entries: account ids, "all", or {"UserId"|"Group"|"OrganizationArn"|
   "OrganizationalUnitArn": value}; snapshot entries: account ids or "all"; workspaces: account ids.
+- /seed/workspace-image-state {"image_id", "state", "region"?, "account"?}: sets a WorkSpaces image's
+  State ("AVAILABLE", "PENDING" or "ERROR", as DescribeWorkspaceImages documents): moto makes every
+  image AVAILABLE at once, where a real one is PENDING for a while after CreateWorkspaceImage.
 GET /health answers {"ok": true}. GET /config answers the effective strict configuration.
 
 Strict mode (./strict_aws.py, applied at start): moto is made to refuse and delay what real AWS
@@ -100,13 +103,24 @@ def _require_str(body: Dict[str, Any], key: str, default: str | None = None) -> 
     return value
 
 
+def _require_one_of(body: Dict[str, Any], key: str, choices: Tuple[str, ...]) -> str:
+    value = _require_str(body, key)
+    if value not in choices:
+        raise SeedError(400, f"{key} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _account_and_region(body: Dict[str, Any]) -> Tuple[str, str]:
+    """The optional "account" and "region" of a seed command (moto's defaults when absent)."""
+    return _require_str(body, "account", DEFAULT_ACCOUNT), _require_str(body, "region", DEFAULT_REGION)
+
+
 def seed_snapshot_kms(body: Dict[str, Any]) -> Dict[str, Any]:
     from moto.ec2.models import ec2_backends
 
     snapshot_id = _require_str(body, "snapshot_id")
     kms_key_id = _require_str(body, "kms_key_id")
-    region = _require_str(body, "region", DEFAULT_REGION)
-    account = _require_str(body, "account", DEFAULT_ACCOUNT)
+    account, region = _account_and_region(body)
     backend = ec2_backends[account][region]
     snapshot = backend.snapshots.get(snapshot_id)
     if snapshot is None:
@@ -123,11 +137,8 @@ def seed_key_manager(body: Dict[str, Any]) -> Dict[str, Any]:
     from moto.kms.models import kms_backends
 
     key_id = _require_str(body, "key_id")
-    key_manager = _require_str(body, "key_manager")
-    if key_manager not in KEY_MANAGERS:
-        raise SeedError(400, f"key_manager must be one of {list(KEY_MANAGERS)}, got {key_manager!r}")
-    region = _require_str(body, "region", DEFAULT_REGION)
-    account = _require_str(body, "account", DEFAULT_ACCOUNT)
+    key_manager = _require_one_of(body, "key_manager", KEY_MANAGERS)
+    account, region = _account_and_region(body)
     backend = kms_backends[account][region]
     try:
         key = backend.describe_key(key_id)  # accepts a key id, key ARN, alias name or alias ARN
@@ -137,12 +148,27 @@ def seed_key_manager(body: Dict[str, Any]) -> Dict[str, Any]:
     return {"key_id": key.id, "arn": key.arn, "key_manager": key.key_manager}
 
 
+WORKSPACE_IMAGE_STATES = ("AVAILABLE", "PENDING", "ERROR")
+
+
+def seed_workspace_image_state(body: Dict[str, Any]) -> Dict[str, Any]:
+    from moto.workspaces.models import workspaces_backends
+
+    image_id = _require_str(body, "image_id")
+    state = _require_one_of(body, "state", WORKSPACE_IMAGE_STATES)
+    account, region = _account_and_region(body)
+    image = workspaces_backends[account][region].workspace_images.get(image_id)
+    if image is None:
+        raise SeedError(404, f"WorkSpaces image {image_id} not found in account {account} region {region}")
+    image.state = state
+    return {"image_id": image_id, "state": image.state}
+
+
 def seed_ami_snapshot(body: Dict[str, Any]) -> Dict[str, Any]:
     from moto.ec2.models import ec2_backends
 
     image_id = _require_str(body, "image_id")
-    region = _require_str(body, "region", DEFAULT_REGION)
-    account = _require_str(body, "account", DEFAULT_ACCOUNT)
+    account, region = _account_and_region(body)
     backend = ec2_backends[account][region]
     ami = backend.amis.get(image_id)
     if ami is None:
@@ -203,6 +229,7 @@ COMMANDS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {
     "/config": configure_strict,
     "/strict/settle": settle_strict,
     "/seed/share": seed_share,
+    "/seed/workspace-image-state": seed_workspace_image_state,
 }
 
 

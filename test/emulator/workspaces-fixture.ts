@@ -93,6 +93,14 @@ export async function createWorkspaceImage(workspaces: WorkSpacesClient, host: W
   return out.ImageId;
 }
 
+/**
+ * Sets the image's State in moto (which makes every image AVAILABLE at once), as a real image is
+ * PENDING for a while after CreateWorkspaceImage.
+ */
+export async function setWorkspaceImageState(moto: Pick<Moto, 'seed'>, imageId: string, state: 'AVAILABLE' | 'PENDING' | 'ERROR'): Promise<void> {
+  await moto.seed('/seed/workspace-image-state', { image_id: imageId, state });
+}
+
 /** The accounts the image is shared with, sorted (DescribeWorkspaceImagePermissions, every page). */
 export async function sharedAccounts(workspaces: WorkSpacesClient, imageId: string): Promise<string[]> {
   await settleAll();
