@@ -9,7 +9,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { STSClient } from '@aws-sdk/client-sts';
 import {
   addAmiSnapshot, AmiShareInput, amiProperties, awsError, createAmi, createEvent, createIamRole, createKey, deleteEvent, launchPermissions,
-  listAllGrants, seedSnapshotKms, snapshotPermissions, updateEvent, useMoto,
+  listAllGrants, rollbackOf, seedSnapshotKms, snapshotPermissions, updateEvent, useMoto,
 } from './moto';
 import { ROLE_PROPAGATION } from '../../lambda/common/assume-role';
 import { handler } from '../../lambda/shared-ami.lambda';
@@ -31,8 +31,15 @@ interface Observed {
   keyOf: Map<string, string>;
 }
 
-/** Runs the handler recording AssumeRole calls and the credentials each EC2 call used. */
-async function observe<T>(fn: () => Promise<T>, failAssume?: () => Error | undefined): Promise<{ result?: T; error?: Error } & Observed> {
+/**
+ * Runs the handler recording AssumeRole calls and the credentials each EC2 call used. `failAssume`
+ * refuses AssumeRole; `refuseEc2` refuses an EC2 call by its name and signing key (moto enforces
+ * no IAM policy: this stands in for a role whose policy lacks the permission).
+ */
+async function observe<T>(
+  fn: () => Promise<T>, failAssume?: () => Error | undefined,
+  refuseEc2?: (call: string, accessKeyId: string, observed: Observed) => Error | undefined,
+): Promise<{ result?: T; error?: Error } & Observed> {
   const observed: Observed = { assumed: [], ec2Keys: [], keyOf: new Map() };
   const sts = STSClient.prototype as unknown as { send: (...a: unknown[]) => Promise<unknown> };
   const ec2 = EC2Client.prototype as unknown as { send: (...a: unknown[]) => Promise<unknown> };
@@ -48,7 +55,10 @@ async function observe<T>(fn: () => Promise<T>, failAssume?: () => Error | undef
     return out;
   };
   ec2.send = async function send(this: { config: { credentials: () => Promise<{ accessKeyId: string }> } }, ...args: unknown[]) {
-    observed.ec2Keys.push((await this.config.credentials()).accessKeyId);
+    const key = (await this.config.credentials()).accessKeyId;
+    observed.ec2Keys.push(key);
+    const refused = refuseEc2?.((args[0] as object).constructor.name.replace(/Command$/, ''), key, observed);
+    if (refused) throw refused;
     return ec2Send.apply(this, args);
   };
   kms.send = async function send(this: { config: { credentials: () => Promise<{ accessKeyId: string }> } }, ...args: unknown[]) {
@@ -178,4 +188,53 @@ test('a Delete of a physical id the handler never issued needs no role: no Assum
   const run = await observe(() => handler(deleteEvent('demo-Share-FAILEDCREATE', wire({ imageId: 'ami-12345678', accounts: [A] }, 'arn:aws:iam::123456789012:role/cdk-shared-images/us-east-1/demo/SharedAmi/gone'))));
   expect(run.error).toBeUndefined();
   expect(run.assumed).toEqual([]);
+});
+
+test('an update rollback that moved roles: the swapped Update assumes the old role again, and falls back to the new one for what only it may revoke', async () => {
+  const ami = await createAmi(fixture.ec2);
+  const snapshot = ami.snapshotIds[0];
+  // Turning shareSnapshots on makes a new role: only it may change snapshot permissions.
+  const [oldRole, newRole] = [await createRole('demo-ShareRole-launch'), await createRole('demo-ShareRole-snapshots')];
+  const before = wire({ imageId: ami.imageId, accounts: [A] }, oldRole);
+  const after = wire({ imageId: ami.imageId, accounts: [A, B], shareSnapshots: true }, newRole);
+  const id = (await handler(createEvent(before))).PhysicalResourceId!;
+  const update = updateEvent(id, after, before);
+  await handler(update);
+  expect(await snapshotPermissions(fixture.ec2, snapshot)).toEqual([`UserId:${A}`, `UserId:${B}`]);
+
+  // The stack fails later: CloudFormation sends the Update swapped (old properties, old role).
+  const onlyNewRoleOnSnapshots = (call: string, key: string, seen: Observed): Error | undefined =>
+    (call === 'ModifySnapshotAttribute' && key === seen.keyOf.get(oldRole)
+      ? awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.') : undefined);
+  const rollback = await observe(() => handler(rollbackOf(update)), undefined, onlyNewRoleOnSnapshots);
+  expect(rollback.error).toBeUndefined();
+  expect(rollback.result?.PhysicalResourceId).toBe(id);
+  expect(rollback.assumed[0]).toBe(oldRole);
+  expect(rollback.assumed).toContain(newRole);
+  expect(await launchPermissions(fixture.ec2, ami.imageId)).toEqual([`UserId:${A}`]);
+  expect(await snapshotPermissions(fixture.ec2, snapshot)).toEqual([]);
+});
+
+test('a replacement rolled back under two roles: the old image is kept with the old role, the new image revoked with the new one', async () => {
+  const [oldAmi, newAmi] = [await createAmi(fixture.ec2), await createAmi(fixture.ec2)];
+  const [oldRole, newRole] = [await createRole('demo-ShareRole-old-image'), await createRole('demo-ShareRole-new-image')];
+  const before = wire({ imageId: oldAmi.imageId, accounts: [A, B] }, oldRole);
+  const after = wire({ imageId: newAmi.imageId, accounts: [A] }, newRole);
+  const oldId = (await handler(createEvent(before))).PhysicalResourceId!;
+  const update = updateEvent(oldId, after, before);
+  const newId = (await handler(update)).PhysicalResourceId!;
+  expect(newId).toBe(`shared-ami:${newAmi.imageId}`);
+
+  // Rollback: the swapped Update against the new physical id, with the old role...
+  const rollback = await observe(() => handler(rollbackOf(update, newId)));
+  expect(rollback.error).toBeUndefined();
+  expect(rollback.result?.PhysicalResourceId).toBe(oldId);
+  expect(rollback.assumed[0]).toBe(oldRole);
+  expect(new Set(rollback.ec2Keys)).toEqual(new Set([rollback.keyOf.get(oldRole)]));
+  // ...then the cleanup Delete of the new physical id, with the new properties and so the new role.
+  const cleanup = await observe(() => handler(deleteEvent(newId, after)));
+  expect(cleanup.error).toBeUndefined();
+  expect(cleanup.assumed).toEqual([newRole]);
+  expect(await launchPermissions(fixture.ec2, oldAmi.imageId)).toEqual([`UserId:${A}`, `UserId:${B}`]);
+  expect(await launchPermissions(fixture.ec2, newAmi.imageId)).toEqual([]);
 });
