@@ -16,7 +16,8 @@ step() {
   return "$status"
 }
 
-# projen_task TASK: `npx projen TASK`, its banners shortened (errors and other output unchanged).
+# projen_task TASK: `npx projen TASK`, its banners shortened (errors and other output unchanged);
+# ends as projen ended.
 projen_task() {
   local line name
   npx projen "$@" 2>&1 | while IFS= read -r line || [ -n "$line" ]; do
@@ -27,6 +28,8 @@ projen_task() {
     fi
     printf '%s\n' "$line"
   done
+  # projen's exit status, whether or not the caller set pipefail.
+  return "${PIPESTATUS[0]}"
 }
 
 # install_dependencies: npm packages (node_modules/) and moto (scripts/emulator-setup.sh, into .venv)
