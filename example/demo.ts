@@ -15,6 +15,7 @@ import { CreateKeyCommand, KMSClient, ListGrantsCommand } from '@aws-sdk/client-
 import {
   CONSUMERS_V1, CONSUMERS_V2, DESKTOP_TEAMS_V1, DESKTOP_TEAMS_V2, goldenImageApp, ORGANIZATION, WORKLOAD_OU,
 } from './golden-image-app';
+import { Aspect, recipientLabel, tableLines, verdict } from './report';
 import { handler } from '../lambda/shared-ami.lambda';
 import { handler as workspacesHandler } from '../lambda/shared-workspace-image.lambda';
 import {
@@ -89,38 +90,6 @@ async function playWorkspaces(event: Parameters<typeof workspacesHandler>[0]): P
     if (done.IsComplete) return answer.PhysicalResourceId ?? '';
   }
   throw new Error('the WorkSpaces share did not complete');
-}
-
-/** One kind of share on one image: what the app declares, what it must leave alone, what AWS holds. */
-interface Aspect {
-  readonly name: string;
-  readonly declared: string[];
-  readonly outside: string[];
-  readonly actual: string[];
-}
-
-/** A recipient as a table cell: an account id, or the organization / OU id out of its ARN. */
-function recipientLabel(who: string): string {
-  const id = who.replace(/^(UserId|OrganizationArn|OrganizationalUnitArn):/, '');
-  if (id.includes(':organization/')) return `organization ${id.split('/').pop()}`;
-  if (id.includes(':ou/')) return `OU ${id.split('/').pop()}`;
-  return id;
-}
-
-/** One line: the image's shares are exactly what the app declares (plus the shares made outside it), or what differs. */
-function verdict(image: string, aspects: Aspect[]): { line: string; ok: boolean } {
-  const differences = aspects.flatMap((a) => {
-    const want = [...a.declared, ...a.outside];
-    const missing = want.filter((x) => !a.actual.includes(x)).map(recipientLabel);
-    const extra = a.actual.filter((x) => !want.includes(x)).map(recipientLabel);
-    return [
-      ...(missing.length ? [`${a.name} lacks ${missing.join(', ')}`] : []),
-      ...(extra.length ? [`${a.name} has undeclared ${extra.join(', ')}`] : []),
-    ];
-  });
-  if (differences.length) return { line: `${image.padEnd(32)}  DIFFERS      ${differences.join('; ')}`, ok: false };
-  const counts = aspects.map((a) => `${a.name} ${a.declared.length}${a.outside.length ? ` (+${a.outside.length} outside)` : ''}`);
-  return { line: `${image.padEnd(32)}  as declared  ${counts.join(', ')}`, ok: true };
 }
 
 async function main(): Promise<void> {
@@ -278,11 +247,7 @@ async function protectionReport(ec2: EC2Client, imageId: string, when: string, e
 }
 
 function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
+  for (const line of tableLines(header, rows)) console.log(line);
 }
 
 main().catch((err) => {
